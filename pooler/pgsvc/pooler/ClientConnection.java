@@ -1,0 +1,712 @@
+package pgsvc.pooler;
+
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoop;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import pgsvc.pooler.config.DatabaseEntry;
+import pgsvc.pooler.config.PoolMode;
+import pgsvc.protocol.CancelRequest;
+import pgsvc.protocol.ErrorFields;
+import pgsvc.protocol.FrameDecoder;
+import pgsvc.protocol.GssEncRequest;
+import pgsvc.protocol.Messages;
+import pgsvc.protocol.ParameterStatus;
+import pgsvc.protocol.ProtocolException;
+import pgsvc.protocol.SslRequest;
+import pgsvc.protocol.StartupMessage;
+
+/**
+ * One client connection, from startup packet to close. Everything about the client's link to a server (which server,
+ * how many ReadyForQuery are still due, the transaction status) lives here and is touched only on the client's
+ * event loop; the server's reads are handed over to this loop when the two live on different loops.
+ */
+final class ClientConnection extends ChannelInboundHandlerAdapter {
+    private static final Logger log = LoggerFactory.getLogger(ClientConnection.class);
+
+    private enum State { STARTUP, AUTH, WAIT_WELCOME, IDLE, WAITING, LINKED, CLOSED }
+
+    private final Pooler pooler;
+    private final long id;
+    private Channel channel;
+    private EventLoop loop;
+    private int loopIndex;
+    private State state = State.STARTUP;
+
+    private String user;
+    private String database;
+    private DatabaseEntry dbEntry;
+    private final String[] vars;
+    private final long cancelKey;
+    private Pool pool;
+    private PoolMode mode;
+    private Authenticator auth;
+
+    /** Client messages read while no server was linked, in order. */
+    private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(2);
+    private volatile ServerConnection server;
+    private int expectedReadyForQuery;
+    private boolean unsynced;
+    private byte txStatus = 'I';
+    private boolean settingVars;
+    private boolean flushServer;
+    private ScheduledFuture<?> waitTimer;
+    private ScheduledFuture<?> loginTimer;
+
+    ClientConnection(Pooler pooler) {
+        this.pooler = pooler;
+        this.id = pooler.nextId();
+        this.vars = pooler.trackedParams().newValues();
+        this.cancelKey = pooler.newCancelKey();
+    }
+
+    long id() {
+        return id;
+    }
+
+    EventLoop loop() {
+        return loop;
+    }
+
+    int loopIndex() {
+        return loopIndex;
+    }
+
+    long cancelKey() {
+        return cancelKey;
+    }
+
+    ServerConnection linkedServer() {
+        return server;
+    }
+
+    private String who() {
+        SocketAddress remote = channel == null ? null : channel.remoteAddress();
+        String addr = remote instanceof InetSocketAddress in
+                ? in.getAddress().getHostAddress() + ":" + in.getPort() : "unix";
+        return "C-" + id + ": " + (database == null ? "(nodb)" : database) + "/"
+                + (user == null ? "(nouser)" : user) + "@" + addr;
+    }
+
+    // ---- channel events -------------------------------------------------------------------------------------------
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        channel = ctx.channel();
+        loop = ctx.channel().eventLoop();
+        loopIndex = pooler.loopIndex(loop);
+        pooler.clientOpened(this);
+        long timeout = pooler.config().getMicros("client_login_timeout");
+        if (timeout > 0) {
+            loginTimer = loop.schedule(() -> {
+                if (state.ordinal() < State.IDLE.ordinal()) {
+                    fatal("08P01", state == State.WAIT_WELCOME
+                            ? "client_login_timeout (server down)" : "client_login_timeout");
+                }
+            }, timeout, TimeUnit.MICROSECONDS);
+        }
+        ctx.fireChannelActive();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (msg instanceof ByteBuf batch) {
+            clientData(batch);
+        } else if (msg instanceof StartupMessage startup) {
+            startup(startup);
+        } else if (msg == SslRequest.INSTANCE || msg == GssEncRequest.INSTANCE) {
+            // No TLS or GSSAPI encryption yet: 'N' tells the client to carry on in plaintext.
+            ctx.writeAndFlush(ctx.alloc().buffer(1).writeByte('N'));
+        } else if (msg instanceof CancelRequest cancel) {
+            pooler.cancel(cancel.processId(), cancel.secretKey());
+            ctx.close();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        ServerConnection s = server;
+        if (flushServer && s != null) {
+            flushServer = false;
+            s.channel().flush();
+            if (!s.channel().isWritable()) {
+                ctx.channel().config().setAutoRead(false);
+                if (s.channel().isWritable()) {
+                    ctx.channel().config().setAutoRead(true);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        ServerConnection s = server;
+        if (s != null) {
+            // Backpressure: stop reading from the server while this client cannot take more.
+            s.channel().config().setAutoRead(ctx.channel().isWritable());
+            if (!ctx.channel().isWritable() && ctx.channel().isWritable()) {
+                s.channel().config().setAutoRead(true);
+            }
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        State was = state;
+        state = State.CLOSED;
+        cancelTimers();
+        releasePending();
+        pooler.clientClosed(this);
+        if (was == State.WAITING || was == State.WAIT_WELCOME) {
+            pool.cancelWait(this);
+        }
+        ServerConnection s = server;
+        if (s != null) {
+            server = null;
+            detachServer(s);
+        }
+        if (was.ordinal() >= State.IDLE.ordinal() && pooler.config().getBool("log_disconnections")) {
+            log.info("{} closing because: client close request", who());
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof ProtocolException pe) {
+            log.warn("{} closing because: {}", who(), pe.getMessage());
+            fatal(pe.sqlState(), pe.getMessage());
+        } else {
+            log.debug("{} closing because: {}", who(), cause.toString());
+            ctx.close();
+        }
+    }
+
+    // ---- login ----------------------------------------------------------------------------------------------------
+
+    private void startup(StartupMessage startup) {
+        int major = startup.protocolVersion() >>> 16;
+        if (major != 3) {
+            fatal("08P01", major < 3 ? "old V2 protocol not supported"
+                    : "unsupported frontend protocol " + major + "." + (startup.protocolVersion() & 0xffff));
+            return;
+        }
+        Map<String, String> params = startup.parameters();
+        user = params.get("user");
+        if (user == null || user.isEmpty()) {
+            fatal("08P01", "no username supplied");
+            return;
+        }
+        database = params.getOrDefault("database", user);
+        if (database.isEmpty()) {
+            database = user;
+        }
+        List<String> unsupportedProtocolOptions = new java.util.ArrayList<>();
+        for (Map.Entry<String, String> p : params.entrySet()) {
+            String key = p.getKey();
+            if (key.equals("user") || key.equals("database")) {
+                continue;
+            }
+            if (key.startsWith("_pq_.")) {
+                unsupportedProtocolOptions.add(key);
+                continue;
+            }
+            String problem = startupParameter(key, p.getValue());
+            if (problem != null) {
+                fatal("08P01", problem);
+                return;
+            }
+        }
+        if ((startup.protocolVersion() & 0xffff) != 0 || !unsupportedProtocolOptions.isEmpty()) {
+            channel.write(Messages.negotiateProtocolVersion(channel.alloc(), 0, unsupportedProtocolOptions));
+        }
+        if (pooler.clientCount() > pooler.config().maxClientConn()) {
+            fatal("08P01", "no more connections allowed (max_client_conn)");
+            return;
+        }
+        if (database.equals("pgbouncer")) {
+            fatal("08P01", "the admin console is not available in this version");
+            return;
+        }
+        dbEntry = pooler.config().database(database);
+        auth = new Authenticator(pooler, user);
+        state = State.AUTH;
+        Authenticator.Step step = auth.begin(channel.alloc());
+        if (step.error() != null) {
+            fatal("08P01", step.error());
+        } else if (step.done()) {
+            authenticated();
+        } else {
+            channel.writeAndFlush(step.reply());
+        }
+    }
+
+    /** Returns the error text for a startup parameter PgBouncer would refuse, else records it and returns null. */
+    private String startupParameter(String key, String value) {
+        int idx = pooler.trackedParams().indexOf(key);
+        if (idx >= 0) {
+            vars[idx] = value;
+            return null;
+        }
+        if (pooler.config().ignoreStartupParameters().contains(key.toLowerCase(Locale.ROOT))) {
+            return null;
+        }
+        if (key.equals("options")) {
+            return options(value);
+        }
+        return "unsupported startup parameter: " + key;
+    }
+
+    /** The `options` startup parameter: only `-c name=value` and `--name=value` items of tracked parameters. */
+    private String options(String value) {
+        String[] words = value.trim().split("\\s+");
+        for (int i = 0; i < words.length; i++) {
+            String w = words[i];
+            if (w.isEmpty()) {
+                continue;
+            }
+            String setting;
+            if (w.equals("-c") && i + 1 < words.length) {
+                setting = words[++i];
+            } else if (w.startsWith("-c") && w.length() > 2) {
+                setting = w.substring(2);
+            } else if (w.startsWith("--")) {
+                setting = w.substring(2);
+            } else {
+                return "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed";
+            }
+            int eq = setting.indexOf('=');
+            if (eq <= 0) {
+                return "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed";
+            }
+            String name = setting.substring(0, eq).replace('-', '_');
+            int idx = pooler.trackedParams().indexOf(name);
+            if (idx < 0) {
+                return "unsupported startup parameter in options: " + name;
+            }
+            vars[idx] = setting.substring(eq + 1);
+        }
+        return null;
+    }
+
+    private void authMessage(ByteBuf batch) {
+        for (int i = batch.readerIndex(); i < batch.writerIndex(); i += FrameDecoder.frameLength(batch, i)) {
+            if (state != State.AUTH) {
+                fatal("08P01", "client sent data before login finished");
+                return;
+            }
+            ByteBuf frame = batch.slice(i, FrameDecoder.frameLength(batch, i));
+            if (frame.getByte(0) != 'p') {
+                fatal("08P01", "unexpected message during authentication: " + (char) frame.getByte(0));
+                return;
+            }
+            Authenticator.Step step = auth.next(channel.alloc(), frame);
+            if (step.error() != null) {
+                log.info("{} login failed: {}", who(), step.error());
+                fatal("08P01", step.error());
+                return;
+            }
+            if (step.reply() != null) {
+                channel.writeAndFlush(step.reply());
+            }
+            if (step.done()) {
+                authenticated();
+            }
+        }
+    }
+
+    private void authenticated() {
+        auth = null;
+        if (dbEntry == null) {
+            fatal("08P01", "no such database: " + database);
+            return;
+        }
+        pool = pooler.pool(dbEntry, database, user);
+        mode = pool.settings.mode();
+        if (!pooler.registerCancelKey(this)) {
+            fatal("08P01", "cancel key collision, try again");
+            return;
+        }
+        if (pooler.config().getBool("log_connections")) {
+            log.info("{} login attempt: db={} user={} tls=no", who(), database, user);
+        }
+        if (pool.welcome() != null) {
+            welcome(pool.welcome());
+            state = State.IDLE;
+        } else {
+            // No server of this pool has logged in yet: the first one supplies the ParameterStatus set.
+            state = State.WAIT_WELCOME;
+            channel.config().setAutoRead(false);
+            pool.acquire(this);
+        }
+    }
+
+    private void welcome(List<Map.Entry<String, String>> serverParams) {
+        cancelLoginTimer();
+        TrackedParams tracked = pooler.trackedParams();
+        ByteBuf out = channel.alloc().buffer(512);
+        Messages.authenticationOk(out);
+        for (Map.Entry<String, String> p : serverParams) {
+            int idx = tracked.indexOf(p.getKey());
+            if (idx >= 0) {
+                if (vars[idx] == null) {
+                    vars[idx] = p.getValue();
+                }
+                Messages.parameterStatus(out, p.getKey(), vars[idx]);
+            } else {
+                Messages.parameterStatus(out, p.getKey(), p.getValue());
+            }
+        }
+        Messages.backendKeyData(out, (int) (cancelKey >>> 32), (int) cancelKey);
+        Messages.readyForQuery(out, (byte) 'I');
+        channel.writeAndFlush(out);
+    }
+
+    // ---- client -> server -----------------------------------------------------------------------------------------
+
+    private void clientData(ByteBuf batch) {
+        switch (state) {
+            case AUTH -> {
+                try {
+                    authMessage(batch);
+                } finally {
+                    batch.release();
+                }
+            }
+            case LINKED -> toServer(batch);
+            case IDLE -> {
+                if (batch.getByte(batch.readerIndex()) == 'X') {
+                    batch.release();
+                    channel.close();
+                    return;
+                }
+                pending.addLast(batch);
+                state = State.WAITING;
+                channel.config().setAutoRead(false);
+                pool.acquire(this);
+            }
+            case WAITING, WAIT_WELCOME -> pending.addLast(batch);
+            default -> batch.release();
+        }
+    }
+
+    /** Forwards whole frames to the linked server, noting what each one makes the server owe us. */
+    private void toServer(ByteBuf batch) {
+        int end = batch.writerIndex();
+        for (int i = batch.readerIndex(); i < end; i += FrameDecoder.frameLength(batch, i)) {
+            switch (batch.getByte(i)) {
+                case 'Q', 'F' -> expectedReadyForQuery++;
+                case 'S' -> {
+                    expectedReadyForQuery++;
+                    unsynced = false;
+                }
+                case 'P', 'B', 'D', 'E', 'C', 'H' -> unsynced = true;
+                case 'X' -> {
+                    // Terminate is the client's goodbye, never the server's: stop forwarding here and close.
+                    if (i > batch.readerIndex()) {
+                        send(batch.retainedSlice(batch.readerIndex(), i - batch.readerIndex()));
+                    }
+                    batch.release();
+                    channel.close();
+                    return;
+                }
+                default -> {
+                }
+            }
+        }
+        send(batch);
+    }
+
+    private void send(ByteBuf data) {
+        ServerConnection s = server;
+        Channel out = s.channel();
+        if (out.eventLoop() == loop) {
+            out.write(data, out.voidPromise());
+            flushServer = true;
+        } else {
+            out.writeAndFlush(data, out.voidPromise());
+        }
+    }
+
+    // ---- server assignment ----------------------------------------------------------------------------------------
+
+    void startedWaiting() {
+        long timeout = pool.settings.queryWaitTimeoutMicros();
+        if (timeout > 0) {
+            Pool p = pool;
+            waitTimer = loop.schedule(() -> p.waitTimedOut(this), timeout, TimeUnit.MICROSECONDS);
+        }
+    }
+
+    /** Called on this client's loop once the pool has given it a server. */
+    void serverAssigned(ServerConnection s) {
+        if (state == State.CLOSED) {
+            s.unassign();
+            pool.release(s);
+            return;
+        }
+        if (waitTimer != null) {
+            waitTimer.cancel(false);
+            waitTimer = null;
+        }
+        server = s;
+        expectedReadyForQuery = 0;
+        unsynced = false;
+        txStatus = 'I';
+        s.channel().config().setAutoRead(channel.isWritable());
+        if (state == State.WAIT_WELCOME) {
+            welcome(pool.welcome() != null ? pool.welcome() : s.parameters());
+        }
+        state = State.LINKED;
+        String set = pooler.trackedParams().setStatements(vars, s.tracked);
+        if (set != null) {
+            settingVars = true;
+            send(Messages.query(channel.alloc(), set));
+            flushServerNow();
+            return;
+        }
+        drainPending();
+    }
+
+    private void drainPending() {
+        boolean sent = !pending.isEmpty();
+        ByteBuf batch;
+        while (state == State.LINKED && (batch = pending.pollFirst()) != null) {
+            toServer(batch);
+        }
+        if (state != State.LINKED) {
+            return;
+        }
+        flushServerNow();
+        channel.config().setAutoRead(true);
+        if (!sent) {
+            maybeRelease();
+        }
+    }
+
+    private void flushServerNow() {
+        ServerConnection s = server;
+        if (flushServer && s != null) {
+            flushServer = false;
+            s.channel().flush();
+        }
+    }
+
+    // ---- server -> client -----------------------------------------------------------------------------------------
+
+    /** A batch of whole frames from the linked server; runs on the server's loop and hops to ours if needed. */
+    void serverData(ServerConnection from, ByteBuf batch) {
+        if (loop.inEventLoop()) {
+            fromServer(from, batch);
+        } else {
+            loop.execute(() -> {
+                fromServer(from, batch);
+                channel.flush();
+            });
+        }
+    }
+
+    void serverReadComplete(ServerConnection from) {
+        if (loop.inEventLoop() && server == from) {
+            channel.flush();
+            if (!channel.isWritable()) {
+                from.channel().config().setAutoRead(false);
+                if (channel.isWritable()) {
+                    from.channel().config().setAutoRead(true);
+                }
+            }
+        }
+    }
+
+    void serverWritabilityChanged(boolean writable) {
+        channel.config().setAutoRead(writable || state != State.LINKED);
+    }
+
+    private void fromServer(ServerConnection from, ByteBuf batch) {
+        if (server != from || state != State.LINKED) {
+            batch.release();
+            return;
+        }
+        int start = batch.readerIndex();
+        int end = batch.writerIndex();
+        boolean releasable = false;
+        for (int i = start; i < end; i += FrameDecoder.frameLength(batch, i)) {
+            byte type = batch.getByte(i);
+            if (type == 'Z') {
+                txStatus = batch.getByte(i + 5);
+                if (settingVars) {
+                    // The reply to our own SET statements ends here; the client never sees it.
+                    settingVars = false;
+                    start = i + 6;
+                    drainAfterSet(from, batch, start, end);
+                    return;
+                }
+                if (expectedReadyForQuery > 0) {
+                    expectedReadyForQuery--;
+                }
+                releasable = expectedReadyForQuery == 0 && !unsynced;
+            } else if (type == 'S') {
+                trackParameter(from, batch.slice(i, FrameDecoder.frameLength(batch, i)));
+            } else if (type == 'E' && settingVars) {
+                batch.release();
+                from.close("invalid server parameter");
+                fatal("08P01", "invalid server parameter");
+                return;
+            }
+        }
+        if (settingVars) {
+            batch.release();
+            return;
+        }
+        channel.write(batch, channel.voidPromise());
+        if (releasable) {
+            afterReadyForQuery();
+        }
+    }
+
+    private void drainAfterSet(ServerConnection from, ByteBuf batch, int start, int end) {
+        if (start < end) {
+            // Nothing should follow our SET's ReadyForQuery, since the client's messages are not sent yet.
+            log.warn("{} unexpected server data after parameter sync", who());
+        }
+        batch.release();
+        drainPending();
+    }
+
+    private void trackParameter(ServerConnection from, ByteBuf frame) {
+        ParameterStatus ps = Messages.readParameterStatus(frame);
+        int idx = pooler.trackedParams().indexOf(ps.name());
+        if (idx >= 0) {
+            from.tracked[idx] = ps.value();
+            vars[idx] = ps.value();
+        }
+    }
+
+    private void afterReadyForQuery() {
+        if (mode == PoolMode.STATEMENT && txStatus != 'I') {
+            ServerConnection s = server;
+            server = null;
+            s.unassign();
+            s.close("transaction blocks not allowed in statement pooling mode");
+            fatal("08P01", "transaction blocks not allowed in statement pooling mode");
+            return;
+        }
+        maybeRelease();
+    }
+
+    private void maybeRelease() {
+        if (mode == PoolMode.SESSION || txStatus != 'I' || expectedReadyForQuery != 0 || unsynced || settingVars) {
+            return;
+        }
+        ServerConnection s = server;
+        server = null;
+        state = State.IDLE;
+        s.unassign();
+        // The server's read-complete will no longer see this client, so what was written for it goes out now.
+        channel.flush();
+        pool.release(s);
+    }
+
+    void serverClosed(ServerConnection s) {
+        if (!loop.inEventLoop()) {
+            loop.execute(() -> serverClosed(s));
+            return;
+        }
+        if (server == s) {
+            server = null;
+            fatal("08P01", "server conn crashed?");
+        }
+    }
+
+    /** The client is leaving while linked: a clean server goes back (after the reset query), a dirty one is closed. */
+    private void detachServer(ServerConnection s) {
+        s.unassign();
+        boolean clean = txStatus == 'I' && expectedReadyForQuery == 0 && !unsynced && !settingVars;
+        if (!clean) {
+            // The pool learns of it when the channel closes; a server that is closing is never handed out.
+            s.close("client disconnect while server was not ready");
+            return;
+        }
+        String reset = pool.settings.resetQuery();
+        if (reset != null && !reset.isEmpty()) {
+            s.reset(reset);
+        } else {
+            pool.release(s);
+        }
+    }
+
+    // ---- errors and teardown --------------------------------------------------------------------------------------
+
+    /** Ends the client with a FATAL error; safe to call from any thread. */
+    void fail(ErrorFields error) {
+        if (!loop.inEventLoop()) {
+            loop.execute(() -> fail(error));
+            return;
+        }
+        fatal(error.sqlState(), error.message());
+    }
+
+    private void fatal(String sqlstate, String message) {
+        if (state == State.CLOSED) {
+            return;
+        }
+        if (pooler.config().getBool("log_pooler_errors")) {
+            log.warn("{} pooler error: {}", who(), message);
+        }
+        State was = state;
+        state = State.CLOSED;
+        if (was == State.WAITING || was == State.WAIT_WELCOME) {
+            pool.cancelWait(this);
+        }
+        ServerConnection s = server;
+        if (s != null) {
+            server = null;
+            detachServer(s);
+        }
+        channel.config().setAutoRead(false);
+        channel.writeAndFlush(Messages.errorResponse(channel.alloc(), "FATAL", sqlstate, message))
+                .addListener(ChannelFutureListener.CLOSE);
+    }
+
+    private void releasePending() {
+        ByteBuf b;
+        while ((b = pending.pollFirst()) != null) {
+            b.release();
+        }
+    }
+
+    private void cancelLoginTimer() {
+        if (loginTimer != null) {
+            loginTimer.cancel(false);
+            loginTimer = null;
+        }
+    }
+
+    private void cancelTimers() {
+        cancelLoginTimer();
+        if (waitTimer != null) {
+            waitTimer.cancel(false);
+            waitTimer = null;
+        }
+    }
+
+    @SuppressWarnings("unused")
+    private static String utf8(ByteBuf b) {
+        return b.toString(StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,226 @@
+package pgsvc.pooler;
+
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import io.netty.channel.EventLoop;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import pgsvc.protocol.ErrorFields;
+
+/**
+ * The server connections of one (database, user) pair and the clients waiting for one. Every state change runs in
+ * the pool's {@link SerialExecutor}; hand-offs then continue on the client's event loop. Idle servers are kept per
+ * event loop so that a client is given a server on its own loop whenever one is idle there.
+ */
+final class Pool {
+    private static final Logger log = LoggerFactory.getLogger(Pool.class);
+
+    final PoolKey key;
+    final Pooler pooler;
+    final PoolSettings settings;
+
+    private final SerialExecutor exec = new SerialExecutor();
+    private final ArrayDeque<ClientConnection> waiters = new ArrayDeque<>();
+    private final ArrayDeque<ServerConnection>[] idle;
+    private int servers;
+    private int connecting;
+    private int active;
+    private ErrorFields loginError;
+    private long loginErrorAt;
+
+    /** The ParameterStatus set of the first server login, replayed to every client at login. */
+    private volatile List<Map.Entry<String, String>> welcome;
+
+    @SuppressWarnings("unchecked")
+    Pool(Pooler pooler, PoolKey key, PoolSettings settings) {
+        this.pooler = pooler;
+        this.key = key;
+        this.settings = settings;
+        this.idle = new ArrayDeque[pooler.loopCount()];
+        for (int i = 0; i < idle.length; i++) {
+            idle[i] = new ArrayDeque<>();
+        }
+    }
+
+    List<Map.Entry<String, String>> welcome() {
+        return welcome;
+    }
+
+    /** Finds a server for a client: an idle one (its own loop first), else it queues and a new one may be launched. */
+    void acquire(ClientConnection client) {
+        exec.execute(() -> {
+            ServerConnection server = takeIdle(client.loopIndex());
+            if (server != null) {
+                handOff(client, server);
+                return;
+            }
+            if (loginFailing() && servers == 0) {
+                client.fail(ErrorFields.fatal("08P01", "server login has been failing, cached error: "
+                        + loginError.message() + " (server_login_retry)"));
+                return;
+            }
+            waiters.addLast(client);
+            client.startedWaiting();
+            launchIfNeeded(client.loop());
+        });
+    }
+
+    /** A server is free again (transaction end, reset done, or client gone while it was clean). */
+    void release(ServerConnection server) {
+        exec.execute(() -> {
+            if (!server.inUse) {
+                return;
+            }
+            server.inUse = false;
+            active--;
+            if (server.isClosed()) {
+                return;
+            }
+            if (server.expired()) {
+                server.close("server lifetime over");
+                return;
+            }
+            offer(server);
+        });
+    }
+
+    void serverLoggedIn(ServerConnection server) {
+        exec.execute(() -> {
+            connecting--;
+            loginError = null;
+            if (welcome == null) {
+                welcome = server.parameters();
+            }
+            if (server.isClosed()) {
+                return;
+            }
+            offer(server);
+        });
+    }
+
+    void serverLoginFailed(ServerConnection server, ErrorFields error) {
+        exec.execute(() -> {
+            connecting--;
+            servers--;
+            loginError = error;
+            loginErrorAt = System.nanoTime();
+            log.warn("S-{}: {} login failed: {}", server.id(), key, error.message());
+            // PostgreSQL's own error reaches the clients that were waiting for this pool: nothing else can serve them.
+            if (servers == 0 && !"57P03".equals(error.sqlState())) {
+                ClientConnection waiter;
+                while ((waiter = waiters.pollFirst()) != null) {
+                    waiter.fail(ErrorFields.fatal(error.sqlState(), error.message()));
+                }
+            }
+        });
+    }
+
+    /** A server connection failed before login, for a network reason; waiters stay queued until their timeouts. */
+    void serverConnectFailed(ServerConnection server, String reason) {
+        exec.execute(() -> {
+            connecting--;
+            servers--;
+            loginError = ErrorFields.fatal("08006", reason);
+            loginErrorAt = System.nanoTime();
+        });
+    }
+
+    void serverClosed(ServerConnection server) {
+        exec.execute(() -> {
+            servers--;
+            if (server.inUse) {
+                server.inUse = false;
+                active--;
+            } else {
+                idle[server.loopIndex()].remove(server);
+            }
+            if (!waiters.isEmpty()) {
+                launchIfNeeded(waiters.peekFirst().loop());
+            }
+        });
+    }
+
+    void cancelWait(ClientConnection client) {
+        exec.execute(() -> waiters.remove(client));
+    }
+
+    /** query_wait_timeout: the client is failed only if it is still queued when the timer fires. */
+    void waitTimedOut(ClientConnection client) {
+        exec.execute(() -> {
+            if (waiters.remove(client)) {
+                client.fail(ErrorFields.fatal("08P01", "query_wait_timeout"));
+            }
+        });
+    }
+
+    private void offer(ServerConnection server) {
+        ClientConnection waiter = waiters.pollFirst();
+        if (waiter != null) {
+            handOff(waiter, server);
+        } else if (settings.roundRobin()) {
+            idle[server.loopIndex()].addLast(server);
+        } else {
+            idle[server.loopIndex()].addFirst(server);
+        }
+    }
+
+    private ServerConnection takeIdle(int loopIndex) {
+        ServerConnection server = idle[loopIndex].pollFirst();
+        for (int i = 0; server == null && i < idle.length; i++) {
+            server = idle[i].pollFirst();
+        }
+        return server;
+    }
+
+    private void handOff(ClientConnection client, ServerConnection server) {
+        active++;
+        server.inUse = true;
+        server.assign(client);
+        EventLoop loop = client.loop();
+        if (loop.inEventLoop()) {
+            client.serverAssigned(server);
+        } else {
+            loop.execute(() -> client.serverAssigned(server));
+        }
+    }
+
+    private boolean loginFailing() {
+        return loginError != null
+                && System.nanoTime() - loginErrorAt < TimeUnit.MICROSECONDS.toNanos(settings.loginRetryMicros());
+    }
+
+    private void launchIfNeeded(EventLoop loop) {
+        if (loginFailing()) {
+            return;
+        }
+        int size = settings.poolSize();
+        while (connecting < waiters.size() && (size == 0 || servers < size)) {
+            servers++;
+            connecting++;
+            ServerConnection.connect(this, loop);
+        }
+    }
+
+    /** Closes every idle server, e.g. at shutdown. */
+    void closeIdle(String reason) {
+        exec.execute(() -> {
+            for (ArrayDeque<ServerConnection> list : idle) {
+                for (Iterator<ServerConnection> it = list.iterator(); it.hasNext(); ) {
+                    ServerConnection server = it.next();
+                    it.remove();
+                    server.close(reason);
+                }
+            }
+        });
+    }
+
+    @Override
+    public String toString() {
+        return key.toString();
+    }
+}

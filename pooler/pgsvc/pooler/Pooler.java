@@ -1,0 +1,217 @@
+package pgsvc.pooler;
+
+import java.security.SecureRandom;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.util.concurrent.EventExecutor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import pgsvc.pooler.config.AuthFile;
+import pgsvc.pooler.config.Config;
+import pgsvc.pooler.config.DatabaseEntry;
+import pgsvc.pooler.config.PoolMode;
+import pgsvc.pooler.config.UserEntry;
+import pgsvc.protocol.Messages;
+import pgsvc.protocol.StartupDecoder;
+
+/**
+ * The pooler: configuration snapshot, pools, client accounting and cancel keys. Listeners (in the router) hand each
+ * accepted client channel to {@link #clientInitializer()}.
+ */
+public final class Pooler {
+    private static final Logger log = LoggerFactory.getLogger(Pooler.class);
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final Transport transport;
+    private final EventLoopGroup workers;
+    private final EventLoop[] loops;
+    private final TrackedParams trackedParams;
+    private final Map<PoolKey, Pool> pools = new ConcurrentHashMap<>();
+    private final Map<Long, ClientConnection> cancelKeys = new ConcurrentHashMap<>();
+    private final AtomicInteger clients = new AtomicInteger();
+    private final AtomicLong ids = new AtomicLong();
+    private volatile Config config;
+    private volatile AuthFile authFile;
+
+    public Pooler(Config config, AuthFile authFile, Transport transport, EventLoopGroup workers) {
+        this.config = config;
+        this.authFile = authFile;
+        this.transport = transport;
+        this.workers = workers;
+        java.util.List<EventLoop> list = new java.util.ArrayList<>();
+        for (EventExecutor e : workers) {
+            list.add((EventLoop) e);
+        }
+        this.loops = list.toArray(new EventLoop[0]);
+        this.trackedParams = new TrackedParams(config.getList("track_extra_parameters"));
+    }
+
+    public Config config() {
+        return config;
+    }
+
+    public AuthFile authFile() {
+        return authFile;
+    }
+
+    public Transport transport() {
+        return transport;
+    }
+
+    public EventLoopGroup workers() {
+        return workers;
+    }
+
+    public int clientCount() {
+        return clients.get();
+    }
+
+    /** A new initializer for an accepted client channel: startup decoder first, then the client's handler. */
+    public ChannelInitializer<Channel> clientInitializer() {
+        return new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast("startup", new StartupDecoder(maxStartupPacket(), maxPacketSize()));
+                ch.pipeline().addLast("client", new ClientConnection(Pooler.this));
+            }
+        };
+    }
+
+    TrackedParams trackedParams() {
+        return trackedParams;
+    }
+
+    int loopCount() {
+        return loops.length;
+    }
+
+    int loopIndex(EventLoop loop) {
+        for (int i = 0; i < loops.length; i++) {
+            if (loops[i] == loop) {
+                return i;
+            }
+        }
+        throw new IllegalArgumentException("event loop not of this pooler: " + loop);
+    }
+
+    long nextId() {
+        return ids.incrementAndGet();
+    }
+
+    int maxPacketSize() {
+        return (int) Math.min(Integer.MAX_VALUE, config.maxPacketSize());
+    }
+
+    private int maxStartupPacket() {
+        return 10000;
+    }
+
+    /** pid and secret as the client sees them; the sign bit of the pid is cleared, as PgBouncer does. */
+    long newCancelKey() {
+        return RANDOM.nextLong() & 0x7fffffff_ffffffffL;
+    }
+
+    boolean registerCancelKey(ClientConnection client) {
+        return cancelKeys.putIfAbsent(client.cancelKey(), client) == null;
+    }
+
+    void clientOpened(ClientConnection client) {
+        clients.incrementAndGet();
+    }
+
+    void clientClosed(ClientConnection client) {
+        clients.decrementAndGet();
+        cancelKeys.remove(client.cancelKey(), client);
+    }
+
+    Pool pool(DatabaseEntry db, String database, String user) {
+        String forced = db.user();
+        PoolKey key = new PoolKey(database, forced != null ? forced : user);
+        Pool pool = pools.get(key);
+        if (pool == null) {
+            pool = pools.computeIfAbsent(key, k -> new Pool(this, k, settings(db, database, k.user(), forced != null)));
+        }
+        return pool;
+    }
+
+    private PoolSettings settings(DatabaseEntry db, String database, String serverUser, boolean forced) {
+        Config c = config;
+        UserEntry u = c.users().get(serverUser);
+        PoolMode mode = u != null && u.poolMode() != null ? u.poolMode()
+                : db.poolMode() != null ? db.poolMode() : c.poolMode();
+        int size = u != null && u.poolSize() != null ? u.poolSize()
+                : db.poolSize() != null ? db.poolSize() : c.defaultPoolSize();
+        String password = forced && db.password() != null ? db.password()
+                : authFile == null ? null : authFile.secret(serverUser);
+        Map<String, String> startup = new HashMap<>();
+        putIfSet(startup, "client_encoding", db.clientEncoding());
+        putIfSet(startup, "datestyle", db.datestyle());
+        putIfSet(startup, "timezone", db.timezone());
+        putIfSet(startup, "application_name", db.applicationName());
+        String reset = mode == PoolMode.SESSION || c.serverResetQueryAlways() ? c.serverResetQuery() : null;
+        String host = db.hosts().isEmpty() ? null : db.hosts().get(0);
+        return new PoolSettings(host, db.port(), db.dbname() != null ? db.dbname() : database, serverUser, password,
+                Map.copyOf(startup), mode, size, c.getBool("server_round_robin"), c.getMicros("server_login_retry"),
+                c.getMicros("server_connect_timeout"), c.getMicros("query_wait_timeout"),
+                c.getMicros("server_lifetime"), reset);
+    }
+
+    private static void putIfSet(Map<String, String> map, String key, String value) {
+        if (value != null) {
+            map.put(key, value);
+        }
+    }
+
+    /** Forwards a CancelRequest to the server the client is linked to right now, over a new connection. */
+    void cancel(int processId, int secretKey) {
+        long key = ((long) processId << 32) | (secretKey & 0xffffffffL);
+        ClientConnection client = cancelKeys.get(key);
+        ServerConnection server = client == null ? null : client.linkedServer();
+        if (server == null) {
+            log.debug("cancel request for an unknown or idle client ignored");
+            return;
+        }
+        PoolSettings s = server.pool().settings;
+        Bootstrap b = new Bootstrap().group(server.channel().eventLoop())
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 10_000)
+                .handler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.writeAndFlush(Messages.cancelRequest(ctx.alloc(), server.backendPid(), server.backendKey()))
+                                .addListener(ChannelFutureListener.CLOSE);
+                    }
+                });
+        java.net.SocketAddress address;
+        if (s.host() == null || s.host().startsWith("/")) {
+            String dir = s.host() == null ? config.unixSocketDir() : s.host();
+            b.channel(transport.domainSocketChannel());
+            address = new DomainSocketAddress(dir + "/.s.PGSQL." + s.port());
+        } else {
+            b.channel(transport.socketChannel());
+            address = java.net.InetSocketAddress.createUnresolved(s.host(), s.port());
+        }
+        b.connect(address);
+    }
+
+    /** Closes idle server connections of every pool (shutdown). */
+    public void closeIdleServers(String reason) {
+        for (Pool pool : pools.values()) {
+            pool.closeIdle(reason);
+        }
+    }
+}

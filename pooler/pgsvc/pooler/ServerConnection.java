@@ -1,0 +1,384 @@
+package pgsvc.pooler;
+
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.AbstractMap;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.unix.DomainSocketAddress;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import pgsvc.pooler.auth.AuthException;
+import pgsvc.pooler.auth.Md5;
+import pgsvc.pooler.auth.ScramClient;
+import pgsvc.pooler.auth.Secret;
+import pgsvc.protocol.ErrorFields;
+import pgsvc.protocol.FrameDecoder;
+import pgsvc.protocol.Messages;
+import pgsvc.protocol.ParameterStatus;
+
+/**
+ * One connection from the pooler to PostgreSQL. It logs in by itself on its own event loop; once logged in, what it
+ * reads belongs to the client it is assigned to, which tracks the transaction state on the client's loop.
+ * Pool bookkeeping ({@link #inUse}) is touched only inside the pool's executor.
+ */
+final class ServerConnection extends ChannelInboundHandlerAdapter {
+    private static final Logger log = LoggerFactory.getLogger(ServerConnection.class);
+
+    private enum Phase { CONNECTING, LOGIN, READY, RESET, CLOSED }
+
+    private final Pool pool;
+    private final long id;
+    private final int loopIndex;
+    private final long createdNanos = System.nanoTime();
+    private final long lifetimeNanos;
+    private final List<Map.Entry<String, String>> params = new ArrayList<>();
+    final String[] tracked;
+
+    /** Set and read only inside the pool's executor. */
+    boolean inUse;
+
+    private volatile Phase phase = Phase.CONNECTING;
+    private volatile ClientConnection client;
+    private Channel channel;
+    private ScramClient scram;
+    private int backendPid;
+    private int backendKey;
+    private String closeReason;
+    private volatile boolean closing;
+
+    private ServerConnection(Pool pool, int loopIndex) {
+        this.pool = pool;
+        this.id = pool.pooler.nextId();
+        this.loopIndex = loopIndex;
+        this.tracked = pool.pooler.trackedParams().newValues();
+        long lifetime = pool.settings.lifetimeMicros();
+        // Jitter lifetimes so that a pool opened all at once is not closed all at once.
+        this.lifetimeNanos = lifetime <= 0 ? Long.MAX_VALUE
+                : TimeUnit.MICROSECONDS.toNanos(lifetime) - ThreadLocalRandom.current().nextLong(
+                        Math.max(1, TimeUnit.MICROSECONDS.toNanos(lifetime) / 10));
+    }
+
+    static void connect(Pool pool, EventLoop loop) {
+        Pooler pooler = pool.pooler;
+        ServerConnection server = new ServerConnection(pool, pooler.loopIndex(loop));
+        PoolSettings s = pool.settings;
+        Bootstrap b = new Bootstrap()
+                .group(loop)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS,
+                        (int) Math.max(1, Math.min(Integer.MAX_VALUE, s.connectTimeoutMicros() / 1000)))
+                .handler(new io.netty.channel.ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast("frames", new FrameDecoder(pooler.maxPacketSize()));
+                        ch.pipeline().addLast("server", server);
+                    }
+                });
+        java.net.SocketAddress address;
+        if (s.host() == null || s.host().startsWith("/")) {
+            String dir = s.host() == null ? pooler.config().unixSocketDir() : s.host();
+            address = new DomainSocketAddress(dir + "/.s.PGSQL." + s.port());
+            b.channel(pooler.transport().domainSocketChannel());
+        } else {
+            address = InetSocketAddress.createUnresolved(s.host(), s.port());
+            b.channel(pooler.transport().socketChannel()).option(ChannelOption.TCP_NODELAY, true)
+                    .option(ChannelOption.SO_KEEPALIVE, true);
+        }
+        b.connect(address).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                server.phase = Phase.CLOSED;
+                log.warn("S-{}: {} connect to {} failed: {}", server.id, pool.key, address, f.cause().getMessage());
+                pool.serverConnectFailed(server, "could not connect to server: " + f.cause().getMessage());
+            }
+        });
+        // The login must finish within server_connect_timeout too, not just the TCP handshake.
+        loop.schedule(() -> {
+            if (server.phase == Phase.LOGIN) {
+                server.close("server connect timeout");
+            }
+        }, Math.max(1, s.connectTimeoutMicros()), TimeUnit.MICROSECONDS);
+    }
+
+    long id() {
+        return id;
+    }
+
+    int loopIndex() {
+        return loopIndex;
+    }
+
+    Channel channel() {
+        return channel;
+    }
+
+    int backendPid() {
+        return backendPid;
+    }
+
+    int backendKey() {
+        return backendKey;
+    }
+
+    Pool pool() {
+        return pool;
+    }
+
+    List<Map.Entry<String, String>> parameters() {
+        return Collections.unmodifiableList(new ArrayList<>(params));
+    }
+
+    boolean isClosed() {
+        return closing || phase == Phase.CLOSED;
+    }
+
+    boolean expired() {
+        return System.nanoTime() - createdNanos > lifetimeNanos;
+    }
+
+    void assign(ClientConnection client) {
+        this.client = client;
+    }
+
+    void unassign() {
+        this.client = null;
+    }
+
+    /** Runs the reset query (session mode) on the server's loop; the server goes back to the pool at its ReadyForQuery. */
+    void reset(String query) {
+        phase = Phase.RESET;
+        client = null;
+        channel.writeAndFlush(Messages.query(channel.alloc(), query));
+    }
+
+    void close(String reason) {
+        closing = true;
+        if (channel == null) {
+            phase = Phase.CLOSED;
+            return;
+        }
+        if (closeReason == null) {
+            closeReason = reason;
+        }
+        if (channel.isActive()) {
+            channel.writeAndFlush(Messages.terminate(channel.alloc())).addListener(ChannelFutureListener.CLOSE);
+        } else {
+            channel.close();
+        }
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        channel = ctx.channel();
+        phase = Phase.LOGIN;
+        PoolSettings s = pool.settings;
+        Map<String, String> startup = new LinkedHashMap<>();
+        startup.put("user", s.serverUser());
+        startup.put("database", s.dbname());
+        startup.putAll(s.startupParams());
+        ctx.writeAndFlush(Messages.startupMessage(ctx.alloc(), startup));
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        ByteBuf batch = (ByteBuf) msg;
+        Phase p = phase;
+        if (p == Phase.READY) {
+            ClientConnection c = client;
+            if (c != null) {
+                c.serverData(this, batch);
+                return;
+            }
+            batch.release();
+            close("idle server got dirty");
+            return;
+        }
+        try {
+            if (p == Phase.LOGIN) {
+                login(ctx, batch);
+            } else if (p == Phase.RESET) {
+                resetResponse(batch);
+            }
+        } finally {
+            batch.release();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        ClientConnection c = client;
+        if (c != null && phase == Phase.READY) {
+            c.serverReadComplete(this);
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        ClientConnection c = client;
+        if (c != null) {
+            c.serverWritabilityChanged(ctx.channel().isWritable());
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        Phase was = phase;
+        phase = Phase.CLOSED;
+        if (was == Phase.LOGIN || was == Phase.CONNECTING) {
+            pool.serverConnectFailed(this, closeReason != null ? closeReason : "server closed the connection during login");
+        } else if (was != Phase.CLOSED) {
+            pool.serverClosed(this);
+        }
+        ClientConnection c = client;
+        if (c != null) {
+            c.serverClosed(this);
+        }
+        if (was != Phase.CLOSED) {
+            log.debug("S-{}: {} closed: {}", id, pool.key, closeReason == null ? "server closed connection" : closeReason);
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.warn("S-{}: {} error: {}", id, pool.key, cause.toString());
+        close("server error: " + cause.getMessage());
+    }
+
+    private void login(ChannelHandlerContext ctx, ByteBuf batch) {
+        for (int i = batch.readerIndex(); i < batch.writerIndex(); i += FrameDecoder.frameLength(batch, i)) {
+            byte type = batch.getByte(i);
+            ByteBuf frame = batch.slice(i, FrameDecoder.frameLength(batch, i));
+            switch (type) {
+                case 'R' -> {
+                    if (!authenticate(ctx, frame)) {
+                        return;
+                    }
+                }
+                case 'S' -> {
+                    ParameterStatus ps = Messages.readParameterStatus(frame);
+                    params.add(new AbstractMap.SimpleImmutableEntry<>(ps.name(), ps.value()));
+                    int idx = pool.pooler.trackedParams().indexOf(ps.name());
+                    if (idx >= 0) {
+                        tracked[idx] = ps.value();
+                    }
+                }
+                case 'K' -> {
+                    backendPid = frame.getInt(5);
+                    backendKey = frame.getInt(9);
+                }
+                case 'E' -> {
+                    ErrorFields error = Messages.readErrorFields(frame);
+                    phase = Phase.CLOSED;
+                    pool.serverLoginFailed(this, error);
+                    ctx.close();
+                    return;
+                }
+                case 'Z' -> {
+                    phase = Phase.READY;
+                    log.debug("S-{}: {} new connection to server", id, pool.key);
+                    pool.serverLoggedIn(this);
+                    return;
+                }
+                default -> {
+                    // NoticeResponse and NegotiateProtocolVersion during login need no answer.
+                }
+            }
+        }
+    }
+
+    private boolean authenticate(ChannelHandlerContext ctx, ByteBuf frame) {
+        int code = frame.getInt(5);
+        String password = pool.settings.serverPassword();
+        try {
+            switch (code) {
+                case 0 -> {
+                    return true;
+                }
+                case 3 -> {
+                    requirePassword(password);
+                    Secret secret = Secret.parse(password);
+                    if (secret.kind() != Secret.Kind.PLAIN) {
+                        throw new AuthException("server login failed: wrong password type");
+                    }
+                    ctx.writeAndFlush(Messages.passwordMessage(ctx.alloc(), password));
+                }
+                case 5 -> {
+                    requirePassword(password);
+                    byte[] salt = new byte[4];
+                    frame.getBytes(9, salt);
+                    Secret secret = Secret.parse(password);
+                    String md5 = switch (secret.kind()) {
+                        case PLAIN -> Md5.encode(password, pool.settings.serverUser());
+                        case MD5 -> password;
+                        case SCRAM -> throw new AuthException("server login failed: wrong password type");
+                    };
+                    ctx.writeAndFlush(Messages.passwordMessage(ctx.alloc(), Md5.response(md5, salt)));
+                }
+                case 10 -> {
+                    requirePassword(password);
+                    if (Secret.parse(password).kind() != Secret.Kind.PLAIN) {
+                        throw new AuthException("cannot do SCRAM authentication: password is SCRAM secret but client "
+                                + "authentication did not provide SCRAM keys");
+                    }
+                    scram = new ScramClient(password);
+                    byte[] first = scram.clientFirstMessage().getBytes(StandardCharsets.UTF_8);
+                    ctx.writeAndFlush(Messages.saslInitialResponse(ctx.alloc(), "SCRAM-SHA-256", first));
+                }
+                case 11 -> {
+                    String serverFirst = frame.toString(9, frame.readableBytes() - 9, StandardCharsets.UTF_8);
+                    byte[] fin = scram.handleServerFirst(serverFirst).getBytes(StandardCharsets.UTF_8);
+                    ctx.writeAndFlush(Messages.saslResponse(ctx.alloc(), fin));
+                }
+                case 12 -> scram.verifyServerFinal(frame.toString(9, frame.readableBytes() - 9, StandardCharsets.UTF_8));
+                default -> throw new AuthException("unknown/unsupported auth method: " + code);
+            }
+            return true;
+        } catch (AuthException e) {
+            phase = Phase.CLOSED;
+            pool.serverLoginFailed(this, ErrorFields.fatal("08P01", e.getMessage()));
+            ctx.close();
+            return false;
+        }
+    }
+
+    private static void requirePassword(String password) throws AuthException {
+        if (password == null) {
+            throw new AuthException("server login failed: no password known for the server user");
+        }
+    }
+
+    private void resetResponse(ByteBuf batch) {
+        for (int i = batch.readerIndex(); i < batch.writerIndex(); i += FrameDecoder.frameLength(batch, i)) {
+            byte type = batch.getByte(i);
+            if (type == 'E') {
+                close("reset query failed");
+                return;
+            }
+            if (type == 'Z') {
+                phase = Phase.READY;
+                pool.release(this);
+                return;
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "S-" + id + " " + pool.key + " pid=" + backendPid;
+    }
+}

@@ -1,0 +1,97 @@
+package pgsvc.router;
+
+import java.io.File;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.unix.DomainSocketAddress;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import pgsvc.pooler.Pooler;
+import pgsvc.pooler.config.Config;
+
+/** The pooler's listening sockets: TCP on listen_addr:listen_port and the Unix socket in unix_socket_dir. */
+final class Listeners implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Listeners.class);
+
+    private final List<Channel> channels = new ArrayList<>();
+
+    static Listeners open(Pooler pooler, EventLoopGroup boss) throws Exception {
+        Listeners listeners = new Listeners();
+        try {
+            listeners.bindAll(pooler, boss);
+        } catch (Exception e) {
+            listeners.close();
+            throw e;
+        }
+        return listeners;
+    }
+
+    private void bindAll(Pooler pooler, EventLoopGroup boss) throws Exception {
+        Config config = pooler.config();
+        int port = config.listenPort();
+        for (String addr : config.listenAddrs()) {
+            String host = addr.equals("*") ? "0.0.0.0" : addr;
+            ServerBootstrap b = tcp(pooler, boss, config);
+            Channel ch = b.bind(new InetSocketAddress(host, port)).sync().channel();
+            channels.add(ch);
+            log.info("listening on {}:{}", host, port);
+        }
+        String dir = config.unixSocketDir();
+        if (dir != null && !dir.isEmpty() && pooler.transport().isEpoll()) {
+            File socket = new File(dir, ".s.PGSQL." + port);
+            if (socket.exists() && !socket.delete()) {
+                throw new IllegalStateException("cannot remove stale socket " + socket);
+            }
+            ServerBootstrap b = new ServerBootstrap()
+                    .group(boss, pooler.workers())
+                    .channel(pooler.transport().serverDomainSocketChannel())
+                    .option(ChannelOption.SO_BACKLOG, config.listenBacklog())
+                    .childHandler(pooler.clientInitializer());
+            channels.add(b.bind(new DomainSocketAddress(socket)).sync().channel());
+            socket.setReadable(true, false);
+            socket.setWritable(true, false);
+            log.info("listening on unix:{}", socket);
+        }
+    }
+
+    private static ServerBootstrap tcp(Pooler pooler, EventLoopGroup boss, Config config) {
+        ServerBootstrap b = new ServerBootstrap()
+                .group(boss, pooler.workers())
+                .channel(pooler.transport().serverSocketChannel())
+                .option(ChannelOption.SO_BACKLOG, config.listenBacklog())
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.SO_KEEPALIVE, config.getBool("tcp_keepalive"))
+                .childHandler(pooler.clientInitializer());
+        if (pooler.transport().isEpoll() && config.soReuseport()) {
+            b.option(EpollChannelOption.SO_REUSEPORT, true);
+        }
+        return b;
+    }
+
+    /** The bound TCP port of the first TCP listener (tests bind port 0). */
+    int tcpPort() {
+        for (Channel ch : channels) {
+            if (ch.localAddress() instanceof InetSocketAddress a) {
+                return a.getPort();
+            }
+        }
+        return -1;
+    }
+
+    @Override
+    public void close() {
+        for (Channel ch : channels) {
+            ch.close().syncUninterruptibly();
+        }
+        channels.clear();
+    }
+}

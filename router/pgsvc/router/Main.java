@@ -1,0 +1,80 @@
+package pgsvc.router;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import pgsvc.pooler.config.Config;
+import pgsvc.pooler.config.ConfigException;
+
+/** {@code java -jar pgsvc-pooler.jar [-q] [-v] [-V] [-h] pooler.ini}, as pgbouncer's command line. */
+public final class Main {
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        boolean quiet = false;
+        int verbose = 0;
+        String ini = null;
+        for (String arg : args) {
+            switch (arg) {
+                case "-h", "--help" -> {
+                    usage();
+                    return;
+                }
+                case "-V", "--version" -> {
+                    System.out.println("pgsvc " + Version.VERSION + " (PgBouncer " + Version.PGBOUNCER_COMPAT
+                            + " compatible)");
+                    return;
+                }
+                case "-q", "--quiet" -> quiet = true;
+                case "-v", "--verbose" -> verbose++;
+                default -> {
+                    if (arg.startsWith("-v") && arg.chars().skip(1).allMatch(c -> c == 'v')) {
+                        verbose += arg.length() - 1;
+                    } else if (arg.startsWith("-")) {
+                        System.err.println("pgsvc: unknown option " + arg);
+                        usage();
+                        System.exit(1);
+                    } else {
+                        ini = arg;
+                    }
+                }
+            }
+        }
+        if (ini == null) {
+            usage();
+            System.exit(1);
+        }
+        Path path = Path.of(ini);
+        if (!Files.isReadable(path)) {
+            System.err.println("pgsvc: cannot read config file " + path);
+            System.exit(1);
+        }
+        Config config;
+        try {
+            config = Config.load(path);
+        } catch (ConfigException e) {
+            System.err.println("pgsvc: " + e.getMessage());
+            System.err.println("pgsvc: cannot load config file");
+            System.exit(1);
+            return;
+        }
+        Logging.configure(config.logfile(), Math.max(verbose, config.verbose()), quiet);
+        try {
+            Pgsvc pgsvc = Pgsvc.start(config);
+            Runtime.getRuntime().addShutdownHook(new Thread(pgsvc::close, "pgsvc-shutdown"));
+        } catch (Exception e) {
+            org.slf4j.LoggerFactory.getLogger(Main.class).error("startup failed: {}", e.toString());
+            System.exit(1);
+        }
+    }
+
+    private static void usage() {
+        System.out.println("""
+                usage: java -jar pgsvc-pooler.jar [OPTION]... CONFIG_FILE
+                  -q, --quiet    run quietly (no log to stderr)
+                  -v, --verbose  increase verbosity (repeatable)
+                  -V, --version  print version and exit
+                  -h, --help     show this help and exit""");
+    }
+}

@@ -1,0 +1,169 @@
+package pgsvc.testing;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Properties;
+
+/** One PostgreSQL server of a {@link PgCluster}: where to reach it, and pg_ctl's stop, start and promote. */
+public final class PgServer {
+
+    static final Duration PG_CTL_TIMEOUT = Duration.ofSeconds(90);
+    static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+
+    private final String name;
+    private final PgHost pgHost;
+    private final String dir;
+    private final int serverPort;
+
+    PgServer(String name, PgHost pgHost, String dir, int serverPort) {
+        this.name = name;
+        this.pgHost = pgHost;
+        this.dir = dir;
+        this.serverPort = serverPort;
+    }
+
+    /** "primary" or "replica"; also its cluster_name, and so the replica's application_name on the primary. */
+    public String name() {
+        return name;
+    }
+
+    public String host() {
+        return pgHost.clientHost();
+    }
+
+    public int port() {
+        return pgHost.clientPort(serverPort);
+    }
+
+    /** The directory of the server's unix socket ({@code .s.PGSQL.<port>}); the data directory's parent. */
+    public Path socketDir() {
+        return Path.of(requireLocal(dir));
+    }
+
+    public Path dataDir() {
+        return Path.of(requireLocal(dataPath()));
+    }
+
+    /** The server log: pg_ctl's -l file, next to the data directory. */
+    public String log() {
+        return pgHost.readFile(logPath());
+    }
+
+    public String jdbcUrl(String db) {
+        return "jdbc:postgresql://" + host() + ":" + port() + "/" + db;
+    }
+
+    /** A JDBC connection over TCP; {@code password} may be null for a trust user. */
+    public Connection connect(String db, String user, String password) throws SQLException {
+        Properties props = new Properties();
+        props.setProperty("user", user);
+        if (password != null) {
+            props.setProperty("password", password);
+        }
+        props.setProperty("connectTimeout", "10");
+        props.setProperty("sslmode", "disable");
+        props.setProperty("gssEncMode", "disable");
+        return DriverManager.getConnection(jdbcUrl(db), props);
+    }
+
+    /** A superuser connection to database {@code postgres}. */
+    public Connection connectAdmin() throws SQLException {
+        return connect("postgres", PgCluster.SUPERUSER, PgCluster.SUPERUSER_PASSWORD);
+    }
+
+    /** Stops the server (fast shutdown: sessions are terminated) and waits until it is gone. No-op if stopped. */
+    public void stop() {
+        ProcResult r = pgCtl("-m", "fast", "-w", "-t", "60", "stop");
+        if (!r.ok() && isRunning()) {
+            throw new IllegalStateException(name + ": pg_ctl stop failed\n" + r.describe());
+        }
+    }
+
+    /** Starts the server and waits until it accepts a login. */
+    public void start() {
+        int logBefore = log().length();
+        ProcResult r = pgCtl("-l", logPath(), "-w", "-t", "60", "start");
+        if (!r.ok()) {
+            String log = log();
+            String recent = log.length() >= logBefore ? log.substring(logBefore) : log;
+            if (recent.contains("Address already in use")) {
+                throw new PortInUseException(name + ": port " + serverPort + " is taken\n" + recent);
+            }
+            throw new IllegalStateException(name + ": pg_ctl start failed\n" + r.describe() + "\n--- log\n" + recent);
+        }
+        Await.until(READY_TIMEOUT, name + " accepts connections", () -> {
+            try (Connection c = connectAdmin()) {
+                return c.isValid(5);
+            }
+        });
+    }
+
+    /** Promotes a standby and waits until it has left recovery and accepts writes. */
+    public void promote() {
+        pgCtl("-w", "-t", "60", "promote").orThrow();
+        Await.until(READY_TIMEOUT, name + " leaves recovery", () -> !inRecovery());
+    }
+
+    /** True when a postmaster runs on the data directory (pg_ctl status), whether or not it accepts logins yet. */
+    public boolean isRunning() {
+        return pgCtl("status").exitCode() == 0;
+    }
+
+    /** {@code pg_is_in_recovery()}: true on a standby. */
+    public boolean inRecovery() throws SQLException {
+        try (Connection c = connectAdmin(); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT pg_is_in_recovery()")) {
+            rs.next();
+            return rs.getBoolean(1);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name + "@" + host() + ":" + port();
+    }
+
+    int serverPort() {
+        return serverPort;
+    }
+
+    PgHost pgHost() {
+        return pgHost;
+    }
+
+    String dataPath() {
+        return dir + "/data";
+    }
+
+    private String logPath() {
+        return dir + ".log";
+    }
+
+    private ProcResult pgCtl(String... args) {
+        String[] cmd = new String[args.length + 3];
+        cmd[0] = pgHost.binDir() + "/pg_ctl";
+        cmd[1] = "-D";
+        cmd[2] = dataPath();
+        System.arraycopy(args, 0, cmd, 3, args.length);
+        return pgHost.exec(PG_CTL_TIMEOUT, cmd);
+    }
+
+    private String requireLocal(String path) {
+        if (!pgHost.local()) {
+            throw new UnsupportedOperationException(name + " runs in a container; " + path + " is inside it");
+        }
+        return path;
+    }
+
+    /** Start failed because another process took the port between choosing it and binding it. */
+    static final class PortInUseException extends IllegalStateException {
+        PortInUseException(String message) {
+            super(message);
+        }
+    }
+}
