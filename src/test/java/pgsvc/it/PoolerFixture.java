@@ -109,6 +109,8 @@ final class PoolerFixture implements AutoCloseable {
         p.putAll(extra);
         p.setProperty("user", user);
         p.setProperty("password", password);
+        // Named server-side statements need prepared-statement tracking (issue 5); until then, unnamed ones only.
+        p.putIfAbsent("prepareThreshold", "0");
         p.putIfAbsent("connectTimeout", "20");
         p.putIfAbsent("socketTimeout", "60");
         return DriverManager.getConnection(url(db), p);

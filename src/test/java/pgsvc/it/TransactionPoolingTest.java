@@ -68,7 +68,7 @@ class TransactionPoolingTest {
             assertEquals("pgsvc_md5", rs.getString(2));
             assertEquals("pgsvc", rs.getString(3));
         }
-        try (Connection c = md5(); PreparedStatement ps = c.prepareStatement("SELECT $1::int * 2")) {
+        try (Connection c = md5(); PreparedStatement ps = c.prepareStatement("SELECT ?::int * 2")) {
             for (int i = 0; i < 10; i++) {
                 ps.setInt(1, i);
                 try (ResultSet rs = ps.executeQuery()) {
