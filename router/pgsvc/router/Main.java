@@ -61,8 +61,21 @@ public final class Main {
         }
         Logging.configure(config.logfile(), Math.max(verbose, config.verbose()), quiet);
         try {
+            Path pidfile = config.pidfile() == null || config.pidfile().isEmpty() ? null : Path.of(config.pidfile());
+            if (pidfile != null) {
+                Files.writeString(pidfile, ProcessHandle.current().pid() + "\n");
+            }
             Pgsvc pgsvc = Pgsvc.start(config);
-            Runtime.getRuntime().addShutdownHook(new Thread(pgsvc::close, "pgsvc-shutdown"));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                pgsvc.close();
+                if (pidfile != null) {
+                    try {
+                        Files.deleteIfExists(pidfile);
+                    } catch (java.io.IOException ignored) {
+                        // Nothing to do at exit; a stale pidfile is harmless with a dead pid.
+                    }
+                }
+            }, "pgsvc-shutdown"));
         } catch (Exception e) {
             org.slf4j.LoggerFactory.getLogger(Main.class).error("startup failed: {}", e.toString());
             System.exit(1);

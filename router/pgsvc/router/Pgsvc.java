@@ -34,6 +34,12 @@ public final class Pgsvc implements AutoCloseable {
 
     public static Pgsvc start(Config config) throws Exception {
         AuthFile authFile = config.authFile() == null ? null : AuthFile.load(config.authFile());
+        if (authFile != null) {
+            authFile.warnings().forEach(log::warn);
+        }
+        for (String name : Coverage.notApplied(config)) {
+            log.warn("setting {} is accepted but not applied by this version of pgsvc", name);
+        }
         Transport transport = Transport.detect();
         int threads = Integer.getInteger("pgsvc.threads", Runtime.getRuntime().availableProcessors());
         EventLoopGroup boss = transport.newGroup(1, "pgsvc-accept");

@@ -1,0 +1,37 @@
+package pgsvc.router;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import pgsvc.pooler.config.Config;
+import pgsvc.pooler.config.Setting;
+
+/**
+ * Which [pgbouncer] settings this version applies. The parser accepts every PgBouncer setting so that an existing
+ * pgbouncer.ini loads; a setting that is set but not applied yet is named in a warning at startup rather than
+ * silently ignored.
+ */
+final class Coverage {
+    static final Set<String> APPLIED = Set.of(
+            "admin_users", "auth_file", "auth_type", "client_login_timeout", "conffile", "default_pool_size",
+            "ignore_startup_parameters", "listen_addr", "listen_backlog", "listen_port", "log_connections",
+            "log_disconnections", "log_pooler_errors", "logfile", "max_client_conn", "max_packet_size",
+            "pidfile", "pool_mode", "query_wait_timeout", "server_connect_timeout", "server_lifetime",
+            "server_login_retry", "server_reset_query", "server_reset_query_always", "server_round_robin",
+            "so_reuseport", "stats_users", "tcp_keepalive", "track_extra_parameters", "unix_socket_dir", "verbose");
+
+    private Coverage() {
+    }
+
+    /** The settings given in the file that this version does not apply yet. */
+    static List<String> notApplied(Config config) {
+        List<String> names = new ArrayList<>();
+        for (Setting s : Setting.all()) {
+            if (config.isSet(s.name()) && !APPLIED.contains(s.name())) {
+                names.add(s.name());
+            }
+        }
+        return names;
+    }
+}
