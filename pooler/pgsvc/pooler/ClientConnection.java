@@ -157,11 +157,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
         ServerConnection s = server;
         if (s != null) {
-            // Backpressure: stop reading from the server while this client cannot take more.
+            // Backpressure: the server is read only while this client can take more.
             s.channel().config().setAutoRead(ctx.channel().isWritable());
-            if (!ctx.channel().isWritable() && ctx.channel().isWritable()) {
-                s.channel().config().setAutoRead(true);
-            }
         }
         ctx.fireChannelWritabilityChanged();
     }
@@ -533,8 +530,16 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
-    void serverWritabilityChanged(boolean writable) {
-        channel.config().setAutoRead(writable || state != State.LINKED);
+    /** Backpressure the other way: this client is read only while its server can take more. */
+    void serverWritabilityChanged(ServerConnection from) {
+        if (!loop.inEventLoop()) {
+            loop.execute(() -> serverWritabilityChanged(from));
+            return;
+        }
+        // Read the current writability here: by the time this runs on our loop the event may be stale.
+        if (state == State.LINKED && server == from) {
+            channel.config().setAutoRead(from.channel().isWritable());
+        }
     }
 
     private void fromServer(ServerConnection from, ByteBuf batch) {

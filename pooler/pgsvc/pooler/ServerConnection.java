@@ -230,7 +230,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
         ClientConnection c = client;
         if (c != null) {
-            c.serverWritabilityChanged(ctx.channel().isWritable());
+            c.serverWritabilityChanged(this);
         }
         ctx.fireChannelWritabilityChanged();
     }
