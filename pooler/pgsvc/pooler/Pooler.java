@@ -1,5 +1,7 @@
 package pgsvc.pooler;
 
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.security.SecureRandom;
 import java.util.HashMap;
 import java.util.Map;
@@ -9,6 +11,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -186,26 +190,35 @@ public final class Pooler {
             log.debug("cancel request for an unknown or idle client ignored");
             return;
         }
-        PoolSettings s = server.pool().settings;
-        Bootstrap b = new Bootstrap().group(server.channel().eventLoop())
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 10_000)
-                .handler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) {
-                        ctx.writeAndFlush(Messages.cancelRequest(ctx.alloc(), server.backendPid(), server.backendKey()))
-                                .addListener(ChannelFutureListener.CLOSE);
-                    }
-                });
-        java.net.SocketAddress address;
+        connect(server.channel().eventLoop(), server.pool().settings, 10_000, new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelActive(ChannelHandlerContext ctx) {
+                ctx.writeAndFlush(Messages.cancelRequest(ctx.alloc(), server.backendPid(), server.backendKey()))
+                        .addListener(ChannelFutureListener.CLOSE);
+            }
+        });
+    }
+
+    /**
+     * Opens a connection to a pool's PostgreSQL server on the given loop: TCP, or the Unix socket when the host is a
+     * directory or unset (then unix_socket_dir, as PgBouncer does).
+     */
+    ChannelFuture connect(EventLoop loop, PoolSettings s, int timeoutMillis, ChannelHandler handler) {
+        Bootstrap b = new Bootstrap().group(loop)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, Math.max(1, timeoutMillis))
+                .handler(handler);
+        SocketAddress address;
         if (s.host() == null || s.host().startsWith("/")) {
             String dir = s.host() == null ? config.unixSocketDir() : s.host();
             b.channel(transport.domainSocketChannel());
             address = new DomainSocketAddress(dir + "/.s.PGSQL." + s.port());
         } else {
-            b.channel(transport.socketChannel());
-            address = java.net.InetSocketAddress.createUnresolved(s.host(), s.port());
+            b.channel(transport.socketChannel())
+                    .option(ChannelOption.TCP_NODELAY, true)
+                    .option(ChannelOption.SO_KEEPALIVE, config.getBool("tcp_keepalive"));
+            address = InetSocketAddress.createUnresolved(s.host(), s.port());
         }
-        b.connect(address);
+        return b.connect(address);
     }
 
     /** Closes idle server connections of every pool (shutdown). */

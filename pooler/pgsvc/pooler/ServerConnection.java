@@ -1,6 +1,5 @@
 package pgsvc.pooler;
 
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.AbstractMap;
@@ -11,15 +10,13 @@ import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
-import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoop;
-import io.netty.channel.unix.DomainSocketAddress;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -78,31 +75,19 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
         Pooler pooler = pool.pooler;
         ServerConnection server = new ServerConnection(pool, pooler.loopIndex(loop));
         PoolSettings s = pool.settings;
-        Bootstrap b = new Bootstrap()
-                .group(loop)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS,
-                        (int) Math.max(1, Math.min(Integer.MAX_VALUE, s.connectTimeoutMicros() / 1000)))
-                .handler(new io.netty.channel.ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("frames", new FrameDecoder(pooler.maxPacketSize()));
-                        ch.pipeline().addLast("server", server);
-                    }
-                });
-        java.net.SocketAddress address;
-        if (s.host() == null || s.host().startsWith("/")) {
-            String dir = s.host() == null ? pooler.config().unixSocketDir() : s.host();
-            address = new DomainSocketAddress(dir + "/.s.PGSQL." + s.port());
-            b.channel(pooler.transport().domainSocketChannel());
-        } else {
-            address = InetSocketAddress.createUnresolved(s.host(), s.port());
-            b.channel(pooler.transport().socketChannel()).option(ChannelOption.TCP_NODELAY, true)
-                    .option(ChannelOption.SO_KEEPALIVE, true);
-        }
-        b.connect(address).addListener((ChannelFutureListener) f -> {
+        int timeoutMillis = (int) Math.min(Integer.MAX_VALUE, s.connectTimeoutMicros() / 1000);
+        ChannelInitializer<Channel> init = new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(FrameDecoder.NAME, new FrameDecoder(pooler.maxPacketSize()));
+                ch.pipeline().addLast("server", server);
+            }
+        };
+        pooler.connect(loop, s, timeoutMillis, init).addListener((ChannelFutureListener) f -> {
             if (!f.isSuccess()) {
                 server.phase = Phase.CLOSED;
-                log.warn("S-{}: {} connect to {} failed: {}", server.id, pool.key, address, f.cause().getMessage());
+                log.warn("S-{}: {} connect to {}:{} failed: {}", server.id, pool.key, s.host(), s.port(),
+                        f.cause().getMessage());
                 pool.serverConnectFailed(server, "could not connect to server: " + f.cause().getMessage());
             }
         });
