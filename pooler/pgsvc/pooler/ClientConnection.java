@@ -170,14 +170,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         cancelTimers();
         releasePending();
         pooler.clientClosed(this);
-        if (was == State.WAITING || was == State.WAIT_WELCOME) {
-            pool.cancelWait(this);
-        }
-        ServerConnection s = server;
-        if (s != null) {
-            server = null;
-            detachServer(s);
-        }
+        leavePool(was);
         if (was.ordinal() >= State.IDLE.ordinal() && pooler.config().getBool("log_disconnections")) {
             log.info("{} closing because: client close request", who());
         }
@@ -675,6 +668,14 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         }
         State was = state;
         state = State.CLOSED;
+        leavePool(was);
+        channel.config().setAutoRead(false);
+        channel.writeAndFlush(Messages.errorResponse(channel.alloc(), "FATAL", sqlstate, message))
+                .addListener(ChannelFutureListener.CLOSE);
+    }
+
+    /** Leaves the wait queue or gives back the linked server, whichever the client had when it closed. */
+    private void leavePool(State was) {
         if (was == State.WAITING || was == State.WAIT_WELCOME) {
             pool.cancelWait(this);
         }
@@ -683,9 +684,6 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             server = null;
             detachServer(s);
         }
-        channel.config().setAutoRead(false);
-        channel.writeAndFlush(Messages.errorResponse(channel.alloc(), "FATAL", sqlstate, message))
-                .addListener(ChannelFutureListener.CLOSE);
     }
 
     private void releasePending() {

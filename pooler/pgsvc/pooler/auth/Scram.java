@@ -220,4 +220,11 @@ final class Scram {
             return c >= 0x21 && c <= 0x7E ? "\"" + c + "\"" : String.format("0x%02x", (int) c);
         }
     }
+
+    static void requireBounded(String message) throws AuthException {
+        if (message == null || message.length() > MAX_MESSAGE_LENGTH) {
+            throw new AuthException("malformed SCRAM message (missing or longer than " + MAX_MESSAGE_LENGTH
+                    + " characters)");
+        }
+    }
 }

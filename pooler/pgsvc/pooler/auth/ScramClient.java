@@ -83,7 +83,7 @@ public final class ScramClient {
     public void verifyServerFinal(String serverFinal) throws AuthException {
         expect(State.EXPECT_SERVER_FINAL);
         state = State.FAILED;
-        requireBounded(serverFinal);
+        Scram.requireBounded(serverFinal);
         Scram.Reader reader = new Scram.Reader(serverFinal);
         if (reader.peek() == 'e') {
             String error = reader.value('e');
@@ -106,7 +106,7 @@ public final class ScramClient {
     }
 
     private String answerServerFirst(String serverFirst) throws AuthException {
-        requireBounded(serverFirst);
+        Scram.requireBounded(serverFirst);
         Scram.Reader reader = new Scram.Reader(serverFirst);
         String nonce = reader.value('r');
         if (nonce.length() <= clientNonce.length() || !nonce.startsWith(clientNonce) || !Scram.isPrintable(nonce)) {
@@ -150,13 +150,6 @@ public final class ScramClient {
             throw new AuthException("SCRAM iteration count " + text + " is above the limit of " + MAX_ITERATIONS);
         }
         return (int) iterations;
-    }
-
-    private static void requireBounded(String message) throws AuthException {
-        if (message == null || message.length() > Scram.MAX_MESSAGE_LENGTH) {
-            throw new AuthException("malformed SCRAM message (missing or longer than " + Scram.MAX_MESSAGE_LENGTH
-                    + " characters)");
-        }
     }
 
     private void expect(State expected) throws AuthException {

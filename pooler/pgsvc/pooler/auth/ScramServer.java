@@ -102,7 +102,7 @@ public final class ScramServer {
     }
 
     private void readClientFirst(String message) throws AuthException {
-        requireBounded(message);
+        Scram.requireBounded(message);
         char flag = message.isEmpty() ? 0 : message.charAt(0);
         if (flag == 'p') {
             throw new AuthException("client requires SCRAM channel binding, but it is not supported");
@@ -140,7 +140,7 @@ public final class ScramServer {
     }
 
     private String readClientFinal(String message) throws AuthException {
-        requireBounded(message);
+        Scram.requireBounded(message);
         Scram.Reader reader = new Scram.Reader(message);
         String channelBinding = reader.value('c');
         // Without channel binding, c= is just the base64 of the gs2 header sent first: "n,," or "y,,".
@@ -174,13 +174,6 @@ public final class ScramServer {
         }
         clientKey = candidateKey;
         return "v=" + Scram.encode(Scram.hmac(serverKey, authMessage));
-    }
-
-    private static void requireBounded(String message) throws AuthException {
-        if (message == null || message.length() > Scram.MAX_MESSAGE_LENGTH) {
-            throw new AuthException("malformed SCRAM message (missing or longer than " + Scram.MAX_MESSAGE_LENGTH
-                    + " characters)");
-        }
     }
 
     private void expect(State expected) throws AuthException {
