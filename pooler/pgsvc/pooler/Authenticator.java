@@ -29,6 +29,7 @@ final class Authenticator {
 
     private enum Expect { NOTHING, CLEARTEXT, MD5, SASL_INITIAL, SASL_RESPONSE }
 
+    private final Pooler pooler;
     private final String user;
     private final String authType;
     private final Secret secret;
@@ -38,6 +39,7 @@ final class Authenticator {
     private ScramServer scram;
 
     Authenticator(Pooler pooler, String user) {
+        this.pooler = pooler;
         this.user = user;
         this.authType = pooler.config().authType();
         String stored = pooler.authFile() == null ? null : pooler.authFile().secret(user);
@@ -141,6 +143,10 @@ final class Authenticator {
                         return Step.fail("SASL authentication failed");
                     }
                     expect = Expect.NOTHING;
+                    if (secret.kind() == Secret.Kind.SCRAM) {
+                        pooler.rememberScramKeys(user, new Pooler.ScramKeys(secret.text(), scram.clientKey(),
+                                scram.serverKey()));
+                    }
                     return new Step(Messages.authenticationSASLFinal(alloc,
                             serverFinal.getBytes(StandardCharsets.UTF_8)), true, null);
                 }

@@ -547,6 +547,19 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             byte type = batch.getByte(i);
             if (type == 'Z') {
                 txStatus = batch.getByte(i + 5);
+                if (mode == PoolMode.STATEMENT && txStatus != 'I' && !settingVars) {
+                    // PgBouncer puts its FATAL where this ReadyForQuery would be, so the BEGIN itself fails.
+                    if (i > start) {
+                        channel.write(batch.retainedSlice(start, i - start), channel.voidPromise());
+                    }
+                    batch.release();
+                    ServerConnection s = server;
+                    server = null;
+                    s.unassign();
+                    s.close("transaction blocks not allowed in statement pooling mode");
+                    fatal("08P01", "transaction blocks not allowed in statement pooling mode");
+                    return;
+                }
                 if (settingVars) {
                     // The reply to our own SET statements ends here; the client never sees it.
                     settingVars = false;
@@ -573,7 +586,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         }
         channel.write(batch, channel.voidPromise());
         if (releasable) {
-            afterReadyForQuery();
+            maybeRelease();
         }
     }
 
@@ -587,24 +600,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     }
 
     private void trackParameter(ServerConnection from, ByteBuf frame) {
-        ParameterStatus ps = Messages.readParameterStatus(frame);
-        int idx = pooler.trackedParams().indexOf(ps.name());
+        int idx = from.trackParameter(frame);
         if (idx >= 0) {
-            from.tracked[idx] = ps.value();
-            vars[idx] = ps.value();
+            vars[idx] = from.tracked[idx];
         }
-    }
-
-    private void afterReadyForQuery() {
-        if (mode == PoolMode.STATEMENT && txStatus != 'I') {
-            ServerConnection s = server;
-            server = null;
-            s.unassign();
-            s.close("transaction blocks not allowed in statement pooling mode");
-            fatal("08P01", "transaction blocks not allowed in statement pooling mode");
-            return;
-        }
-        maybeRelease();
     }
 
     private void maybeRelease() {
@@ -617,7 +616,17 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         s.unassign();
         // The server's read-complete will no longer see this client, so what was written for it goes out now.
         channel.flush();
-        pool.release(s);
+        giveBack(s);
+    }
+
+    /** A clean server goes back to the pool, through the reset query when one applies to this pool mode. */
+    private void giveBack(ServerConnection s) {
+        String reset = pool.settings.resetQuery();
+        if (reset != null && !reset.isEmpty()) {
+            s.reset(reset);
+        } else {
+            pool.release(s);
+        }
     }
 
     void serverClosed(ServerConnection s) {
@@ -640,12 +649,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             s.close("client disconnect while server was not ready");
             return;
         }
-        String reset = pool.settings.resetQuery();
-        if (reset != null && !reset.isEmpty()) {
-            s.reset(reset);
-        } else {
-            pool.release(s);
-        }
+        giveBack(s);
     }
 
     // ---- errors and teardown --------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ public final class Pooler {
     private final Map<PoolKey, Pool> pools = new ConcurrentHashMap<>();
     private final Map<Long, ClientConnection> cancelKeys = new ConcurrentHashMap<>();
     private final AtomicInteger clients = new AtomicInteger();
+    private final Map<String, ScramKeys> scramKeys = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
     private volatile Config config;
     private volatile AuthFile authFile;
@@ -128,6 +129,20 @@ public final class Pooler {
     /** pid and secret as the client sees them; the sign bit of the pid is cleared, as PgBouncer does. */
     long newCancelKey() {
         return RANDOM.nextLong() & 0x7fffffff_ffffffffL;
+    }
+
+    /** Keys a client proved with SCRAM against a stored SCRAM secret, kept for logging in to PostgreSQL as it. */
+    record ScramKeys(String secret, byte[] clientKey, byte[] serverKey) {
+    }
+
+    void rememberScramKeys(String user, ScramKeys keys) {
+        scramKeys.put(user, keys);
+    }
+
+    /** The keys for a user, if they were proved against this very secret (a changed auth_file invalidates them). */
+    ScramKeys scramKeys(String user, String secret) {
+        ScramKeys keys = scramKeys.get(user);
+        return keys != null && keys.secret().equals(secret) ? keys : null;
     }
 
     boolean registerCancelKey(ClientConnection client) {

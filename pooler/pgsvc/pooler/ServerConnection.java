@@ -257,10 +257,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 case 'S' -> {
                     ParameterStatus ps = Messages.readParameterStatus(frame);
                     params.add(new AbstractMap.SimpleImmutableEntry<>(ps.name(), ps.value()));
-                    int idx = pool.pooler.trackedParams().indexOf(ps.name());
-                    if (idx >= 0) {
-                        tracked[idx] = ps.value();
-                    }
+                    trackParameter(frame);
                 }
                 case 'K' -> {
                     backendPid = frame.getInt(5);
@@ -316,11 +313,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 }
                 case 10 -> {
                     requirePassword(password);
-                    if (Secret.parse(password).kind() != Secret.Kind.PLAIN) {
-                        throw new AuthException("cannot do SCRAM authentication: password is SCRAM secret but client "
-                                + "authentication did not provide SCRAM keys");
-                    }
-                    scram = new ScramClient(password);
+                    scram = scramClient(Secret.parse(password));
                     byte[] first = scram.clientFirstMessage().getBytes(StandardCharsets.UTF_8);
                     ctx.writeAndFlush(Messages.saslInitialResponse(ctx.alloc(), "SCRAM-SHA-256", first));
                 }
@@ -338,6 +331,27 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
             pool.serverLoginFailed(this, ErrorFields.fatal("08P01", e.getMessage()));
             ctx.close();
             return false;
+        }
+    }
+
+    /**
+     * With a plaintext password pgsvc logs in as any client would. With a SCRAM secret it can only pass through the
+     * keys a client proved when it logged in to pgsvc against that same secret, as PgBouncer does.
+     */
+    private ScramClient scramClient(Secret secret) throws AuthException {
+        switch (secret.kind()) {
+            case PLAIN -> {
+                return new ScramClient(secret.text());
+            }
+            case SCRAM -> {
+                Pooler.ScramKeys keys = pool.pooler.scramKeys(pool.settings.serverUser(), secret.text());
+                if (keys != null) {
+                    return ScramClient.withKeys(keys.clientKey(), keys.serverKey());
+                }
+                throw new AuthException("cannot do SCRAM authentication: password is SCRAM secret but client "
+                        + "authentication did not provide SCRAM keys");
+            }
+            default -> throw new AuthException("server login failed: wrong password type");
         }
     }
 
@@ -359,7 +373,21 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 pool.release(this);
                 return;
             }
+            if (type == 'S') {
+                // DISCARD ALL reports the reset values; the next client's SETs are computed from them.
+                trackParameter(batch.slice(i, FrameDecoder.frameLength(batch, i)));
+            }
         }
+    }
+
+    /** Records a ParameterStatus this server sent; returns the tracked index, or -1 if not tracked. */
+    int trackParameter(ByteBuf frame) {
+        ParameterStatus ps = Messages.readParameterStatus(frame);
+        int idx = pool.pooler.trackedParams().indexOf(ps.name());
+        if (idx >= 0) {
+            tracked[idx] = ps.value();
+        }
+        return idx;
     }
 
     @Override

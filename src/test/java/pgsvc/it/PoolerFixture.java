@@ -52,27 +52,78 @@ final class PoolerFixture implements AutoCloseable {
     }
 
     static PoolerFixture start(Map<String, String> settings, String extraDatabases) {
-        try {
-            Path dir = Files.createTempDirectory("pgsvc-it");
-            Files.writeString(dir.resolve("userlist.txt"), USERLIST);
-            int primary = PgCluster.shared().primary().port();
-            StringBuilder ini = new StringBuilder();
-            ini.append("[databases]\n");
-            ini.append("pgsvc = host=127.0.0.1 port=").append(primary).append(" dbname=pgsvc\n");
-            ini.append(extraDatabases);
-            ini.append("* = host=127.0.0.1 port=").append(primary).append('\n');
-            ini.append("\n[pgbouncer]\n");
-            Map<String, String> all = new LinkedHashMap<>(settings);
-            all.putIfAbsent("listen_port", Integer.toString(freePort()));
-            all.putIfAbsent("auth_file", dir.resolve("userlist.txt").toString());
-            for (Map.Entry<String, String> e : all.entrySet()) {
-                ini.append(e.getKey()).append(" = ").append(e.getValue()).append('\n');
+        return builder(settings).databases(extraDatabases).start();
+    }
+
+    /** For more than settings: extra [databases] lines, [users] lines, another auth file, no `*` entry. */
+    static Builder builder(Map<String, String> settings) {
+        return new Builder(settings);
+    }
+
+    /** What goes into pooler.ini and the auth file besides [pgbouncer] settings; defaults as {@link #start(Map)}. */
+    static final class Builder {
+        private final Map<String, String> settings;
+        private String databases = "";
+        private String users = "";
+        private String userlist = USERLIST;
+        private boolean wildcard = true;
+
+        private Builder(Map<String, String> settings) {
+            this.settings = new LinkedHashMap<>(settings);
+        }
+
+        /** [databases] lines, newline-terminated, written after `pgsvc` and before `*`. */
+        Builder databases(String lines) {
+            this.databases = lines;
+            return this;
+        }
+
+        /** A [users] section with these lines, newline-terminated. */
+        Builder users(String lines) {
+            this.users = lines;
+            return this;
+        }
+
+        /** The auth file's whole text instead of {@link #USERLIST}. */
+        Builder userlist(String text) {
+            this.userlist = text;
+            return this;
+        }
+
+        /** Leaves out the `*` entry, so a database not listed is unknown. */
+        Builder withoutWildcard() {
+            this.wildcard = false;
+            return this;
+        }
+
+        PoolerFixture start() {
+            try {
+                Path dir = Files.createTempDirectory("pgsvc-it");
+                Files.writeString(dir.resolve("userlist.txt"), userlist);
+                int primary = PgCluster.shared().primary().port();
+                StringBuilder ini = new StringBuilder();
+                ini.append("[databases]\n");
+                ini.append("pgsvc = host=127.0.0.1 port=").append(primary).append(" dbname=pgsvc\n");
+                ini.append(databases);
+                if (wildcard) {
+                    ini.append("* = host=127.0.0.1 port=").append(primary).append('\n');
+                }
+                if (!users.isEmpty()) {
+                    ini.append("\n[users]\n").append(users);
+                }
+                ini.append("\n[pgbouncer]\n");
+                Map<String, String> all = new LinkedHashMap<>(settings);
+                all.putIfAbsent("listen_port", Integer.toString(freePort()));
+                all.putIfAbsent("auth_file", dir.resolve("userlist.txt").toString());
+                for (Map.Entry<String, String> e : all.entrySet()) {
+                    ini.append(e.getKey()).append(" = ").append(e.getValue()).append('\n');
+                }
+                Path file = dir.resolve("pooler.ini");
+                Files.writeString(file, ini);
+                return new PoolerFixture(dir, Pgsvc.start(file));
+            } catch (Exception e) {
+                throw new IllegalStateException("pgsvc did not start: " + e.getMessage(), e);
             }
-            Path file = dir.resolve("pooler.ini");
-            Files.writeString(file, ini);
-            return new PoolerFixture(dir, Pgsvc.start(file));
-        } catch (Exception e) {
-            throw new IllegalStateException("pgsvc did not start: " + e.getMessage(), e);
         }
     }
 

@@ -73,6 +73,14 @@ public final class Tools {
     }
 
     /**
+     * Runs psql with free-form {@code args} (a script with -f, a Unix socket directory as -h); {@code password} goes
+     * in PGPASSWORD when not null.
+     */
+    public static ProcResult psqlArgs(String password, String... args) {
+        return runClient(PSQL_TIMEOUT, clientEnv(password), PgBinaries.client("psql"), args);
+    }
+
+    /**
      * Runs pgbench over TCP to 127.0.0.1 with free-form {@code args} (e.g. "-S", "-c", "10", "-T", "5", or "-i",
      * "-s", "1"); the database name goes last, where pgbench expects it.
      */
