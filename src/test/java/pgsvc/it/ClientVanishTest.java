@@ -9,7 +9,6 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -50,8 +49,8 @@ class ClientVanishTest {
     @Test
     void aClientVanishingInsideATransactionReleasesItsRowLock() throws Exception {
         int poolSize = 2;
-        try (PoolerFixture pooler = pooler(poolSize)) {
-            RawClient holder = RawClient.login(pooler.port(), USER, PASSWORD);
+        try (PoolerFixture pooler = pooler(poolSize);
+             RawClient holder = RawClient.login(pooler.port(), USER, PASSWORD)) {
             assertEquals('T', holder.query("BEGIN").orThrow().txStatus());
             RawClient.Result locked = holder.query("SELECT v FROM it_vanish WHERE id = 1 FOR UPDATE").orThrow();
             assertEquals(List.of("one"), locked.values());
@@ -61,16 +60,13 @@ class ClientVanishTest {
 
             holder.vanish();
 
-            Properties props = new Properties();
-            try (Connection c = pooler.connect("pgsvc", USER, PASSWORD, props); Statement st = c.createStatement()) {
-                c.setAutoCommit(false);
-                // A lock left behind fails this with 55P03 rather than hanging the test.
-                st.execute("SET LOCAL lock_timeout = '10s'");
-                try (ResultSet rs = st.executeQuery("SELECT v FROM it_vanish WHERE id = 1 FOR UPDATE")) {
-                    assertTrue(rs.next());
-                    assertEquals("one", rs.getString(1));
-                }
-                c.commit();
+            // Straight to PostgreSQL first: through pgsvc, a server left dirty could be handed to the next client,
+            // which would then "take" the lock inside the vanished client's transaction.
+            try (Connection c = PgCluster.shared().primary().connect("pgsvc", "postgres", "postgres")) {
+                assertTakesTheLock(c);
+            }
+            try (Connection c = pooler.connect(USER, PASSWORD)) {
+                assertTakesTheLock(c);
             }
             Await.until(DEADLINE, "no backend of " + USER + " is idle in transaction",
                     () -> TestRoles.backends(USER, "idle in transaction") == 0);
@@ -79,41 +75,55 @@ class ClientVanishTest {
         }
     }
 
+    private static void assertTakesTheLock(Connection c) throws Exception {
+        try (Statement st = c.createStatement()) {
+            c.setAutoCommit(false);
+            // A lock left behind fails this with 55P03 rather than hanging the test.
+            st.execute("SET LOCAL lock_timeout = '10s'");
+            try (ResultSet rs = st.executeQuery("SELECT v FROM it_vanish WHERE id = 1 FOR UPDATE")) {
+                assertTrue(rs.next());
+                assertEquals("one", rs.getString(1));
+            }
+            c.commit();
+        }
+    }
+
     @Test
     void aClientVanishingWhileWaitingForAServerLeaksNothing() throws Exception {
         try (PoolerFixture pooler = pooler(1);
              Connection gate = PgCluster.shared().primary().connect("pgsvc", "postgres", "postgres");
-             Statement gateSt = gate.createStatement()) {
+             Statement gateSt = gate.createStatement();
+             Connection probe = PgCluster.shared().primary().connectAdmin()) {
             // The pool's only server is kept busy until the test lets it go, instead of for a guessed sleep.
             gate.setAutoCommit(false);
             gateSt.execute("SELECT pg_advisory_xact_lock(4242)");
+            try (RawClient busy = RawClient.login(pooler.port(), USER, PASSWORD)) {
+                busy.sendQuery("SELECT pg_advisory_xact_lock(4242)");
+                Await.until(DEADLINE, "the pool's server waits on the advisory lock", () -> {
+                    // Not on `gate`: inside its transaction pg_stat_activity would stay as first read.
+                    try (Statement st = probe.createStatement(); ResultSet rs = st.executeQuery(
+                            "SELECT count(*) FROM pg_stat_activity WHERE usename = '" + USER + "' AND "
+                                    + "wait_event_type = 'Lock' AND query LIKE 'SELECT pg_advisory_xact_lock%'")) {
+                        rs.next();
+                        return rs.getInt(1) == 1;
+                    }
+                });
 
-            RawClient busy = RawClient.login(pooler.port(), USER, PASSWORD);
-            busy.sendQuery("SELECT pg_advisory_xact_lock(4242)");
-            Await.until(DEADLINE, "the pool's server waits on the advisory lock", () -> {
-                try (Statement st = gate.createStatement(); ResultSet rs = st.executeQuery(
-                        "SELECT count(*) FROM pg_stat_activity WHERE usename = '" + USER + "' AND wait_event_type = "
-                                + "'Lock' AND query LIKE 'SELECT pg_advisory_xact_lock%'")) {
-                    rs.next();
-                    return rs.getInt(1) == 1;
+                // First in the queue: vanishes. Second, queued after the first (its login alone takes several round
+                // trips through pgsvc): must be served when the server comes free.
+                try (RawClient vanisher = RawClient.login(pooler.port(), USER, PASSWORD)) {
+                    vanisher.sendQuery("SELECT 'vanished'");
+                    try (RawClient next = RawClient.login(pooler.port(), USER, PASSWORD)) {
+                        next.sendQuery("SELECT 'served'");
+                        vanisher.vanish();
+
+                        gate.commit();
+                        assertEquals(1, busy.readResult(true).orThrow().dataRows());
+                        RawClient.Result served = next.readResult(true).orThrow();
+                        assertEquals(List.of("served"), served.values());
+                        assertEquals('I', served.txStatus());
+                    }
                 }
-            });
-
-            // First in the queue: vanishes. Second: must be served when the server comes free.
-            RawClient vanisher = RawClient.login(pooler.port(), USER, PASSWORD);
-            vanisher.sendQuery("SELECT 'vanished'");
-            try (RawClient next = RawClient.login(pooler.port(), USER, PASSWORD)) {
-                next.sendQuery("SELECT 'served'");
-                vanisher.vanish();
-
-                gate.commit();
-                RawClient.Result unlocked = busy.readResult(true).orThrow();
-                assertEquals(1, unlocked.dataRows());
-                busy.close();
-
-                RawClient.Result served = next.readResult(true).orThrow();
-                assertEquals(List.of("served"), served.values());
-                assertEquals('I', served.txStatus());
             }
             try (Connection c = pooler.connect(USER, PASSWORD); Statement st = c.createStatement();
                  ResultSet rs = st.executeQuery("SELECT 7")) {

@@ -1,6 +1,7 @@
 package pgsvc.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,6 +9,7 @@ import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.URISyntaxException;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
@@ -26,6 +28,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
+import pgsvc.router.Main;
 import pgsvc.testing.Await;
 import pgsvc.testing.PgCluster;
 import pgsvc.testing.PgClusterExtension;
@@ -46,6 +49,7 @@ class JarTest {
     @BeforeAll
     static void writeUserlist() throws IOException {
         Files.writeString(dir.resolve("userlist.txt"), PoolerFixture.USERLIST);
+        System.out.println("JarTest runs pgsvc " + (jarIsCurrent() ? "from " + JAR : "from the test classpath"));
     }
 
     /** The command that runs pgsvc's main, with {@code args} after it. */
@@ -53,7 +57,7 @@ class JarTest {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Xmx256m");
-        if (Files.isRegularFile(JAR)) {
+        if (jarIsCurrent()) {
             cmd.add("-jar");
             cmd.add(JAR.toAbsolutePath().toString());
         } else {
@@ -66,11 +70,29 @@ class JarTest {
     }
 
     /**
+     * True if the packaged jar exists and is not older than the classes this test runs against: a jar left over from
+     * an earlier build (Maven packages after the tests) would test yesterday's code.
+     */
+    private static boolean jarIsCurrent() {
+        if (!Files.isRegularFile(JAR)) {
+            return false;
+        }
+        try {
+            Path classes = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            Path compiled = Files.isDirectory(classes) ? classes.resolve("pgsvc/router/Main.class") : classes;
+            return Files.getLastModifiedTime(JAR).compareTo(Files.getLastModifiedTime(compiled)) >= 0;
+        } catch (IOException | URISyntaxException e) {
+            throw new IllegalStateException("cannot tell whether " + JAR + " is current", e);
+        }
+    }
+
+    /**
      * java.class.path, plus the URLs of any class loader the runner added on top (the JUnit console launcher loads
      * the test classpath in one of its own); Surefire's manifest-only jar works as it is.
      */
     private static String testClasspath() {
-        Set<String> entries = new LinkedHashSet<>(List.of(System.getProperty("java.class.path").split(File.pathSeparator)));
+        Set<String> entries = new LinkedHashSet<>(
+                List.of(System.getProperty("java.class.path").split(File.pathSeparator)));
         for (ClassLoader l = JarTest.class.getClassLoader(); l != null; l = l.getParent()) {
             if (l instanceof URLClassLoader u) {
                 for (URL url : u.getURLs()) {
@@ -142,7 +164,7 @@ class JarTest {
                     + Files.readString(log));
             // The JVM's answer to SIGTERM, once its shutdown hooks (pgsvc's close) have run.
             assertEquals(143, p.exitValue(), Files.readString(log));
-            assertTrue(!accepts(port), "nothing listens on " + port + " after the exit");
+            assertFalse(accepts(port), "nothing listens on " + port + " after the exit");
         } finally {
             p.destroyForcibly();
         }

@@ -99,6 +99,8 @@ class PgbenchTest {
         } finally {
             sampler.shutdownNow();
         }
+        System.out.printf("pgbench through pgsvc, %s: at most %d server connections in %d samples%n", name, max.get(),
+                samples.get());
         assertEquals(null, samplerError.get(), "the pg_stat_activity sampler failed");
         assertTrue(samples.get() > 0, "pg_stat_activity was sampled");
         assertTrue(max.get() > 0, "the sampler saw the pool's server connections");

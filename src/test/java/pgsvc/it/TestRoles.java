@@ -56,7 +56,8 @@ final class TestRoles {
     }
 
     private static int count(String sql, String... args) throws SQLException {
-        try (Connection c = PgCluster.shared().primary().connectAdmin(); PreparedStatement ps = c.prepareStatement(sql)) {
+        try (Connection c = PgCluster.shared().primary().connectAdmin();
+             PreparedStatement ps = c.prepareStatement(sql)) {
             for (int i = 0; i < args.length; i++) {
                 ps.setString(i + 1, args[i]);
             }
