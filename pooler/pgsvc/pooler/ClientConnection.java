@@ -42,6 +42,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     private enum State { STARTUP, AUTH, WAIT_WELCOME, IDLE, WAITING, LINKED, CLOSED }
 
     private final Pooler pooler;
+    private final Route route;
     private final long id;
     private Channel channel;
     private EventLoop loop;
@@ -68,8 +69,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> waitTimer;
     private ScheduledFuture<?> loginTimer;
 
-    ClientConnection(Pooler pooler) {
+    ClientConnection(Pooler pooler, Route route) {
         this.pooler = pooler;
+        this.route = route;
         this.id = pooler.nextId();
         this.vars = pooler.trackedParams().newValues();
         this.cancelKey = pooler.newCancelKey();
@@ -326,8 +328,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             fatal("08P01", "no such database: " + database);
             return;
         }
-        pool = pooler.pool(dbEntry, database, user);
-        mode = pool.settings.mode();
+        if (!choosePool()) {
+            return;
+        }
         if (!pooler.registerCancelKey(this)) {
             fatal("08P01", "cancel key collision, try again");
             return;
@@ -367,6 +370,45 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         channel.writeAndFlush(out);
     }
 
+    /**
+     * Picks the pool for the next server: the database entry's own, or, behind a router service, the pool of the
+     * member the route chooses now, so that transactions follow a failover without the client reconnecting.
+     */
+    private boolean choosePool() {
+        Endpoint endpoint = null;
+        if (route != null) {
+            endpoint = route.select();
+            if (endpoint == null) {
+                fatal("08006", "no server available for service " + route.name());
+                return false;
+            }
+            if (pool != null && endpoint.equals(pool.key.endpoint()) && !pool.isRetired()) {
+                return true;
+            }
+        }
+        pool = pooler.pool(dbEntry, database, user, endpoint);
+        mode = pool.settings.mode();
+        return true;
+    }
+
+    /** The pool this client waits in was retired; wait in the pool of whichever member the route picks now. */
+    void reroute() {
+        if (!loop.inEventLoop()) {
+            loop.execute(this::reroute);
+            return;
+        }
+        if (state != State.WAITING && state != State.WAIT_WELCOME) {
+            return;
+        }
+        if (waitTimer != null) {
+            waitTimer.cancel(false);
+            waitTimer = null;
+        }
+        if (choosePool()) {
+            pool.acquire(this);
+        }
+    }
+
     // ---- client -> server -----------------------------------------------------------------------------------------
 
     private void clientData(ByteBuf batch) {
@@ -386,6 +428,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                     return;
                 }
                 pending.addLast(batch);
+                if (route != null && !choosePool()) {
+                    return;
+                }
                 state = State.WAITING;
                 channel.config().setAutoRead(false);
                 pool.acquire(this);

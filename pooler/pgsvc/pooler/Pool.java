@@ -30,6 +30,7 @@ final class Pool {
     private int servers;
     private int connecting;
     private int active;
+    private volatile boolean retired;
     private ErrorFields loginError;
     private long loginErrorAt;
 
@@ -45,6 +46,22 @@ final class Pool {
         for (int i = 0; i < idle.length; i++) {
             idle[i] = new ArrayDeque<>();
         }
+    }
+
+    boolean isRetired() {
+        return retired;
+    }
+
+    void retire(String reason) {
+        retired = true;
+        closeIdle(reason);
+        // Waiters were headed for this endpoint; they choose again through their route.
+        exec.execute(() -> {
+            ClientConnection waiter;
+            while ((waiter = waiters.pollFirst()) != null) {
+                waiter.reroute();
+            }
+        });
     }
 
     List<Map.Entry<String, String>> welcome() {
@@ -83,6 +100,10 @@ final class Pool {
             }
             if (server.expired()) {
                 server.close("server lifetime over");
+                return;
+            }
+            if (retired) {
+                server.close("server role changed");
                 return;
             }
             offer(server);
@@ -159,6 +180,10 @@ final class Pool {
     }
 
     private void offer(ServerConnection server) {
+        if (retired) {
+            server.close("server role changed");
+            return;
+        }
         ClientConnection waiter = waiters.pollFirst();
         if (waiter != null) {
             handOff(waiter, server);

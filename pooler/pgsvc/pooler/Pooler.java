@@ -88,11 +88,16 @@ public final class Pooler {
 
     /** A new initializer for an accepted client channel: startup decoder first, then the client's handler. */
     public ChannelInitializer<Channel> clientInitializer() {
+        return clientInitializer(null);
+    }
+
+    /** The same for a listener whose clients are served by the endpoints a route chooses (a router service). */
+    public ChannelInitializer<Channel> clientInitializer(Route route) {
         return new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
                 ch.pipeline().addLast("startup", new StartupDecoder(maxStartupPacket(), maxPacketSize()));
-                ch.pipeline().addLast("client", new ClientConnection(Pooler.this));
+                ch.pipeline().addLast("client", new ClientConnection(Pooler.this, route));
             }
         };
     }
@@ -132,7 +137,7 @@ public final class Pooler {
     }
 
     /** Keys a client proved with SCRAM against a stored SCRAM secret, kept for logging in to PostgreSQL as it. */
-    record ScramKeys(String secret, byte[] clientKey, byte[] serverKey) {
+    public record ScramKeys(String secret, byte[] clientKey, byte[] serverKey) {
     }
 
     void rememberScramKeys(String user, ScramKeys keys) {
@@ -140,7 +145,7 @@ public final class Pooler {
     }
 
     /** The keys for a user, if they were proved against this very secret (a changed auth_file invalidates them). */
-    ScramKeys scramKeys(String user, String secret) {
+    public ScramKeys scramKeys(String user, String secret) {
         ScramKeys keys = scramKeys.get(user);
         return keys != null && keys.secret().equals(secret) ? keys : null;
     }
@@ -158,17 +163,35 @@ public final class Pooler {
         cancelKeys.remove(client.cancelKey(), client);
     }
 
-    Pool pool(DatabaseEntry db, String database, String user) {
+    /**
+     * The pool for a client of a database entry; with an endpoint (a router member) the servers are there instead of
+     * at the entry's host. A retired pool (its member changed role) is replaced by a fresh one.
+     */
+    Pool pool(DatabaseEntry db, String database, String user, Endpoint endpoint) {
         String forced = db.user();
-        PoolKey key = new PoolKey(database, forced != null ? forced : user);
+        PoolKey key = new PoolKey(database, forced != null ? forced : user, endpoint);
         Pool pool = pools.get(key);
-        if (pool == null) {
-            pool = pools.computeIfAbsent(key, k -> new Pool(this, k, settings(db, database, k.user(), forced != null)));
+        if (pool == null || pool.isRetired()) {
+            pool = pools.compute(key, (k, old) -> old != null && !old.isRetired() ? old
+                    : new Pool(this, k, settings(db, database, k.user(), forced != null, endpoint)));
         }
         return pool;
     }
 
-    private PoolSettings settings(DatabaseEntry db, String database, String serverUser, boolean forced) {
+    /**
+     * Retires every pool whose servers are at this endpoint: idle servers close now, busy ones when released, and
+     * new transactions get a fresh pool. The router calls it when a member's role changes or it goes down.
+     */
+    public void retire(Endpoint endpoint, String reason) {
+        for (Pool pool : pools.values()) {
+            if (endpoint.equals(pool.key.endpoint())) {
+                pool.retire(reason);
+            }
+        }
+    }
+
+    private PoolSettings settings(DatabaseEntry db, String database, String serverUser, boolean forced,
+            Endpoint endpoint) {
         Config c = config;
         UserEntry u = c.users().get(serverUser);
         PoolMode mode = u != null && u.poolMode() != null ? u.poolMode()
@@ -183,8 +206,9 @@ public final class Pooler {
         putIfSet(startup, "timezone", db.timezone());
         putIfSet(startup, "application_name", db.applicationName());
         String reset = mode == PoolMode.SESSION || c.serverResetQueryAlways() ? c.serverResetQuery() : null;
-        String host = db.hosts().isEmpty() ? null : db.hosts().get(0);
-        return new PoolSettings(host, db.port(), db.dbname() != null ? db.dbname() : database, serverUser, password,
+        String host = endpoint != null ? endpoint.host() : db.hosts().isEmpty() ? null : db.hosts().get(0);
+        int port = endpoint != null ? endpoint.port() : db.port();
+        return new PoolSettings(host, port, db.dbname() != null ? db.dbname() : database, serverUser, password,
                 Map.copyOf(startup), mode, size, c.getBool("server_round_robin"), c.getMicros("server_login_retry"),
                 c.getMicros("server_connect_timeout"), c.getMicros("query_wait_timeout"),
                 c.getMicros("server_lifetime"), reset);

@@ -1,6 +1,5 @@
 package pgsvc.pooler;
 
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.AbstractMap;
 import java.util.Collections;
@@ -21,9 +20,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import pgsvc.pooler.auth.AuthException;
-import pgsvc.pooler.auth.Md5;
-import pgsvc.pooler.auth.ScramClient;
-import pgsvc.pooler.auth.Secret;
 import pgsvc.protocol.ErrorFields;
 import pgsvc.protocol.FrameDecoder;
 import pgsvc.protocol.Messages;
@@ -53,7 +49,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     private volatile Phase phase = Phase.CONNECTING;
     private volatile ClientConnection client;
     private Channel channel;
-    private ScramClient scram;
+    private final ServerAuth auth;
     private int backendPid;
     private int backendKey;
     private String closeReason;
@@ -64,6 +60,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
         this.id = pool.pooler.nextId();
         this.loopIndex = loopIndex;
         this.tracked = pool.pooler.trackedParams().newValues();
+        this.auth = new ServerAuth(pool.settings.serverUser(), pool.settings.serverPassword(), pool.pooler::scramKeys);
         long lifetime = pool.settings.lifetimeMicros();
         // Jitter lifetimes so that a pool opened all at once is not closed all at once.
         this.lifetimeNanos = lifetime <= 0 ? Long.MAX_VALUE
@@ -284,46 +281,10 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     }
 
     private boolean authenticate(ChannelHandlerContext ctx, ByteBuf frame) {
-        int code = frame.getInt(5);
-        String password = pool.settings.serverPassword();
         try {
-            switch (code) {
-                case 0 -> {
-                    return true;
-                }
-                case 3 -> {
-                    requirePassword(password);
-                    Secret secret = Secret.parse(password);
-                    if (secret.kind() != Secret.Kind.PLAIN) {
-                        throw new AuthException("server login failed: wrong password type");
-                    }
-                    ctx.writeAndFlush(Messages.passwordMessage(ctx.alloc(), password));
-                }
-                case 5 -> {
-                    requirePassword(password);
-                    byte[] salt = new byte[4];
-                    frame.getBytes(9, salt);
-                    Secret secret = Secret.parse(password);
-                    String md5 = switch (secret.kind()) {
-                        case PLAIN -> Md5.encode(password, pool.settings.serverUser());
-                        case MD5 -> password;
-                        case SCRAM -> throw new AuthException("server login failed: wrong password type");
-                    };
-                    ctx.writeAndFlush(Messages.passwordMessage(ctx.alloc(), Md5.response(md5, salt)));
-                }
-                case 10 -> {
-                    requirePassword(password);
-                    scram = scramClient(Secret.parse(password));
-                    byte[] first = scram.clientFirstMessage().getBytes(StandardCharsets.UTF_8);
-                    ctx.writeAndFlush(Messages.saslInitialResponse(ctx.alloc(), "SCRAM-SHA-256", first));
-                }
-                case 11 -> {
-                    String serverFirst = frame.toString(9, frame.readableBytes() - 9, StandardCharsets.UTF_8);
-                    byte[] fin = scram.handleServerFirst(serverFirst).getBytes(StandardCharsets.UTF_8);
-                    ctx.writeAndFlush(Messages.saslResponse(ctx.alloc(), fin));
-                }
-                case 12 -> scram.verifyServerFinal(frame.toString(9, frame.readableBytes() - 9, StandardCharsets.UTF_8));
-                default -> throw new AuthException("unknown/unsupported auth method: " + code);
+            ByteBuf answer = auth.answer(ctx.alloc(), frame);
+            if (answer != null) {
+                ctx.writeAndFlush(answer);
             }
             return true;
         } catch (AuthException e) {
@@ -331,33 +292,6 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
             pool.serverLoginFailed(this, ErrorFields.fatal("08P01", e.getMessage()));
             ctx.close();
             return false;
-        }
-    }
-
-    /**
-     * With a plaintext password pgsvc logs in as any client would. With a SCRAM secret it can only pass through the
-     * keys a client proved when it logged in to pgsvc against that same secret, as PgBouncer does.
-     */
-    private ScramClient scramClient(Secret secret) throws AuthException {
-        switch (secret.kind()) {
-            case PLAIN -> {
-                return new ScramClient(secret.text());
-            }
-            case SCRAM -> {
-                Pooler.ScramKeys keys = pool.pooler.scramKeys(pool.settings.serverUser(), secret.text());
-                if (keys != null) {
-                    return ScramClient.withKeys(keys.clientKey(), keys.serverKey());
-                }
-                throw new AuthException("cannot do SCRAM authentication: password is SCRAM secret but client "
-                        + "authentication did not provide SCRAM keys");
-            }
-            default -> throw new AuthException("server login failed: wrong password type");
-        }
-    }
-
-    private static void requirePassword(String password) throws AuthException {
-        if (password == null) {
-            throw new AuthException("server login failed: no password known for the server user");
         }
     }
 
