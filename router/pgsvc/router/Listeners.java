@@ -7,6 +7,7 @@ import java.util.List;
 
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.epoll.EpollChannelOption;
@@ -16,6 +17,8 @@ import org.slf4j.LoggerFactory;
 
 import pgsvc.pooler.Pooler;
 import pgsvc.pooler.config.Config;
+import pgsvc.pooler.config.Dest;
+import pgsvc.pooler.config.ServiceEntry;
 
 /** The pooler's listening sockets: TCP on listen_addr:listen_port and the Unix socket in unix_socket_dir. */
 final class Listeners implements AutoCloseable {
@@ -59,6 +62,32 @@ final class Listeners implements AutoCloseable {
             socket.setReadable(true, false);
             socket.setWritable(true, false);
             log.info("listening on unix:{}", socket);
+        }
+    }
+
+    /** One listener per router service: pooled services into the pooler, direct ones into a TCP proxy. */
+    void bindServices(Pooler pooler, EventLoopGroup boss, Router router) throws InterruptedException {
+        Config config = pooler.config();
+        for (ServiceRoute route : router.routes()) {
+            ServiceEntry service = route.service();
+            List<String> addrs = service.listenAddr() != null ? List.of(service.listenAddr()) : config.listenAddrs();
+            for (String addr : addrs) {
+                String host = addr.equals("*") ? "0.0.0.0" : addr;
+                ServerBootstrap b = tcp(pooler, boss, config);
+                if (service.dest() == Dest.POSTGRES) {
+                    b.childHandler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            ch.pipeline().addLast("direct", new DirectProxy(route, router, pooler));
+                        }
+                    });
+                } else {
+                    b.childHandler(pooler.clientInitializer(route));
+                }
+                channels.add(b.bind(new InetSocketAddress(host, service.port())).sync().channel());
+                log.info("service {} listening on {}:{} (role {}, dest {})", service.name(), host, service.port(),
+                        service.role().configName(), service.dest().configName());
+            }
         }
     }
 

@@ -19,12 +19,14 @@ public final class Pgsvc implements AutoCloseable {
     private final EventLoopGroup boss;
     private final EventLoopGroup workers;
     private final Pooler pooler;
+    private final Router router;
     private final Listeners listeners;
 
-    private Pgsvc(EventLoopGroup boss, EventLoopGroup workers, Pooler pooler, Listeners listeners) {
+    private Pgsvc(EventLoopGroup boss, EventLoopGroup workers, Pooler pooler, Router router, Listeners listeners) {
         this.boss = boss;
         this.workers = workers;
         this.pooler = pooler;
+        this.router = router;
         this.listeners = listeners;
     }
 
@@ -46,9 +48,14 @@ public final class Pgsvc implements AutoCloseable {
         EventLoopGroup workers = transport.newGroup(threads, "pgsvc-io");
         try {
             Pooler pooler = new Pooler(config, authFile, transport, workers);
+            Router router = config.hasRouter() ? new Router(config, pooler, workers) : null;
             Listeners listeners = Listeners.open(pooler, boss);
+            if (router != null) {
+                listeners.bindServices(pooler, boss, router);
+                router.start(config.router().checkIntervalMicros());
+            }
             log.info("process up: pgsvc {}, {} event loops, transport {}", Version.VERSION, threads, transport.name());
-            return new Pgsvc(boss, workers, pooler, listeners);
+            return new Pgsvc(boss, workers, pooler, router, listeners);
         } catch (Exception e) {
             boss.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
@@ -64,8 +71,24 @@ public final class Pgsvc implements AutoCloseable {
         return pooler;
     }
 
+    /** The router's current view of one member, as "up role" (e.g. "UP primary"), for tests and tools. */
+    public String memberState(String name) {
+        if (router == null) {
+            return null;
+        }
+        for (MemberView m : router.topology().members()) {
+            if (m.name().equals(name)) {
+                return (m.up() ? "UP " : "DOWN ") + m.role().label();
+            }
+        }
+        return null;
+    }
+
     @Override
     public void close() {
+        if (router != null) {
+            router.close();
+        }
         listeners.close();
         pooler.closeIdleServers("shutting down");
         boss.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();

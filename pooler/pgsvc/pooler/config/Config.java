@@ -23,6 +23,10 @@ import java.util.Set;
  * <p>Values are PgBouncer's effective values: defaults for keys the file does not set, enums in canonical spelling,
  * integers in decimal ({@code unix_socket_mode = 0777} reads back as {@code 511}) and times as seconds printed like
  * C's {@code %g}, which is what SHOW CONFIG shows.
+ *
+ * <p>Besides PgBouncer's sections the file may have pgsvc's router sections, each optional: {@code [hosts]}
+ * ({@link HostEntry}), {@code [services]} ({@link ServiceEntry}) and {@code [router]} ({@link RouterSettings}). A file
+ * without them loads exactly as PgBouncer would load it, with no hosts, no services and default router settings.
  */
 public final class Config {
     private final Path file;
@@ -32,10 +36,17 @@ public final class Config {
     private final Map<String, DatabaseEntry> databases;
     private final Map<String, UserEntry> users;
     private final Map<Integer, PeerEntry> peers;
+    private final Map<String, HostEntry> hosts;
+    private final Map<String, ServiceEntry> services;
+    private final RouterSettings router;
 
     private Config(Path file, Map<Setting, String> raw, Set<Setting> explicit, Map<String, DatabaseEntry> databases,
-            Map<String, UserEntry> users, Map<Integer, PeerEntry> peers) {
+            Map<String, UserEntry> users, Map<Integer, PeerEntry> peers, Map<String, HostEntry> hosts,
+            Map<String, ServiceEntry> services, RouterSettings router) {
         this.file = file;
+        this.hosts = Collections.unmodifiableMap(hosts);
+        this.services = Collections.unmodifiableMap(services);
+        this.router = router;
         this.explicit = Collections.unmodifiableSet(explicit);
         this.databases = Collections.unmodifiableMap(databases);
         this.users = Collections.unmodifiableMap(users);
@@ -88,6 +99,11 @@ public final class Config {
         Map<String, DatabaseEntry> databases = new LinkedHashMap<>();
         Map<String, UserEntry> users = new LinkedHashMap<>();
         Map<Integer, PeerEntry> peers = new LinkedHashMap<>();
+        Map<String, HostEntry> hosts = new LinkedHashMap<>();
+        Map<String, ServiceEntry> services = new LinkedHashMap<>();
+        Map<String, IniParser.Entry> lines = new HashMap<>();
+        RouterSettings.Parser router = new RouterSettings.Parser();
+        IniParser.Entry routerHeader = null;
         boolean sawMain = false;
 
         for (IniParser.Entry e : entries) {
@@ -101,6 +117,8 @@ public final class Config {
                             explicit.remove(s);
                         }
                     }
+                } else if (e.section().equals("router") && routerHeader == null) {
+                    routerHeader = e;
                 }
                 continue;
             }
@@ -128,6 +146,24 @@ public final class Config {
                         PeerEntry peer = PeerEntry.parse(e.key(), e.value());
                         peers.put(peer.id(), peer);
                         break;
+                    case "hosts":
+                        // A second definition would silently drop a member, so unlike [databases] it is refused.
+                        if (hosts.containsKey(e.key())) {
+                            throw new IllegalArgumentException("duplicate host: " + e.key());
+                        }
+                        hosts.put(e.key(), HostEntry.parse(e.key(), e.value()));
+                        lines.put("hosts/" + e.key(), e);
+                        break;
+                    case "services":
+                        if (services.containsKey(e.key())) {
+                            throw new IllegalArgumentException("duplicate service: " + e.key());
+                        }
+                        services.put(e.key(), ServiceEntry.parse(e.key(), e.value()));
+                        lines.put("services/" + e.key(), e);
+                        break;
+                    case "router":
+                        router.set(e.key(), e.value());
+                        break;
                     default:
                         throw new ConfigException(e.file(), e.line(), "unknown section: " + e.section());
                 }
@@ -138,7 +174,60 @@ public final class Config {
         if (!sawMain) {
             throw new ConfigException(file, "main section missing");
         }
-        return new Config(file, raw, explicit, databases, users, peers);
+        Config config = new Config(file, raw, explicit, databases, users, peers, hosts, services, router.build());
+        config.checkRouter(lines, routerHeader);
+        return config;
+    }
+
+    /**
+     * Checks what no single line can: that every service has members and a port of its own, and that the members can
+     * be checked. {@code lines} gives the entry of {@code hosts/<name>} and {@code services/<name>}.
+     */
+    private void checkRouter(Map<String, IniParser.Entry> lines, IniParser.Entry routerHeader)
+            throws ConfigException {
+        Map<String, String> addresses = new HashMap<>();
+        for (HostEntry h : hosts.values()) {
+            IniParser.Entry at = lines.get("hosts/" + h.name());
+            String address = h.cluster() + " " + h.host() + ":" + h.port();
+            String other = addresses.putIfAbsent(address, h.name());
+            if (other != null) {
+                throw new ConfigException(at.file(), at.line(), "hosts " + other + " and " + h.name() + " are both "
+                        + h.host() + ":" + h.port() + " in cluster " + h.cluster());
+            }
+            if (router.check() == CheckMethod.PATRONI && HostEntry.isUnixSocket(h.patroniHostOrHost())) {
+                throw new ConfigException(at.file(), at.line(), "host " + h.name()
+                        + ": patroni checks need a TCP address, set patroni_host");
+            }
+        }
+        if (!hosts.isEmpty() && router.check() == CheckMethod.SQL && router.checkUser() == null) {
+            IniParser.Entry at = routerHeader != null ? routerHeader
+                    : lines.get("hosts/" + hosts.keySet().iterator().next());
+            throw new ConfigException(at.file(), at.line(), "check_user is required for sql health checks");
+        }
+        Map<Integer, String> ports = new HashMap<>();
+        for (ServiceEntry svc : services.values()) {
+            IniParser.Entry at = lines.get("services/" + svc.name());
+            if (hosts.isEmpty()) {
+                throw new ConfigException(at.file(), at.line(), "[services] needs [hosts]: no host is defined");
+            }
+            if (svc.port() == listenPort()) {
+                throw new ConfigException(at.file(), at.line(), "service " + svc.name() + ": port " + svc.port()
+                        + " is the listen_port of [pgbouncer]");
+            }
+            String other = ports.putIfAbsent(svc.port(), svc.name());
+            if (other != null) {
+                throw new ConfigException(at.file(), at.line(), "services " + other + " and " + svc.name()
+                        + " both use port " + svc.port());
+            }
+            boolean clusterHasHost = false;
+            for (HostEntry h : hosts.values()) {
+                clusterHasHost |= h.cluster().equals(svc.cluster());
+            }
+            if (!clusterHasHost) {
+                throw new ConfigException(at.file(), at.line(), "service " + svc.name() + ": no host in cluster "
+                        + svc.cluster());
+            }
+        }
     }
 
     /** The file this snapshot was loaded from. */
@@ -324,6 +413,26 @@ public final class Config {
     /** All {@code [peers]} entries by peer id, in file order. */
     public Map<Integer, PeerEntry> peers() {
         return peers;
+    }
+
+    /** All {@code [hosts]} entries in file order; empty when the router is off. */
+    public Map<String, HostEntry> hosts() {
+        return hosts;
+    }
+
+    /** All {@code [services]} entries in file order. */
+    public Map<String, ServiceEntry> services() {
+        return services;
+    }
+
+    /** The {@code [router]} settings, {@link RouterSettings#DEFAULTS} where the file sets none. */
+    public RouterSettings router() {
+        return router;
+    }
+
+    /** True when {@code [hosts]} lists at least one member, i.e. there is something to health-check and route to. */
+    public boolean hasRouter() {
+        return !hosts.isEmpty();
     }
 
     /** Seconds as C's {@code printf("%g")} prints them, which is how PgBouncer shows times. */

@@ -2,7 +2,7 @@ package pgsvc.pooler.config;
 
 import java.util.Map;
 
-/** Value checks shared by the [databases], [users] and [peers] parsers. */
+/** Value checks shared by the [databases], [users], [peers], [hosts] and [services] parsers. */
 final class EntryValues {
     private EntryValues() {
     }
@@ -49,7 +49,12 @@ final class EntryValues {
 
     /** A port as PgBouncer accepts it ({@code atoi}, 0 refused), but also refusing what no socket can use. */
     static int port(Map<String, String> params, int defaultPort) {
-        String value = params.get("port");
+        return port(params, "port", defaultPort);
+    }
+
+    /** {@link #port(Map, int)} for any key, e.g. {@code patroni_port}; the error names the key. */
+    static int port(Map<String, String> params, String key, int defaultPort) {
+        String value = params.get(key);
         if (value == null) {
             return defaultPort;
         }
@@ -57,11 +62,38 @@ final class EntryValues {
         try {
             port = Integer.parseInt(value);
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("invalid port: " + value);
+            throw new IllegalArgumentException("invalid " + key + ": " + value);
         }
         if (port <= 0 || port > 65535) {
-            throw new IllegalArgumentException("invalid port: " + value);
+            throw new IllegalArgumentException("invalid " + key + ": " + value);
         }
         return port;
+    }
+
+    /** A decimal integer within {@code min..max}, or {@code defaultValue} when the key is absent. */
+    static int bounded(Map<String, String> params, String key, int defaultValue, int min, int max) {
+        Integer v = integer(params, key);
+        if (v == null) {
+            return defaultValue;
+        }
+        if (v < min || v > max) {
+            throw new IllegalArgumentException("invalid value \"" + params.get(key) + "\" for " + key
+                    + (max == Integer.MAX_VALUE ? ": must be at least " + min
+                            : ": expected an integer from " + min + " to " + max));
+        }
+        return v;
+    }
+
+    /** A flag written {@code 0} or {@code 1}, as PgBouncer's booleans are; words such as {@code yes} are refused. */
+    static boolean flag(Map<String, String> params, String key) {
+        String value = params.get(key);
+        if (value == null || value.equals("0")) {
+            return false;
+        }
+        if (value.equals("1")) {
+            return true;
+        }
+        throw new IllegalArgumentException("invalid value \"" + value + "\" for " + key
+                + ": expected 0 (off) or 1 (on)");
     }
 }

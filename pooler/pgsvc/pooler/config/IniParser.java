@@ -23,8 +23,12 @@ import java.util.Set;
  * included files because PgBouncer keeps one current section for the whole load.
  */
 public final class IniParser {
-    /** The sections PgBouncer knows; any other is an error that fails the load. */
-    public static final Set<String> SECTIONS = Set.of("pgbouncer", "databases", "users", "peers");
+    /**
+     * The sections PgBouncer knows, then pgsvc's router sections ({@code hosts}, {@code services}, {@code router});
+     * any other is an error that fails the load. Names are case-sensitive.
+     */
+    public static final Set<String> SECTIONS =
+            Set.of("pgbouncer", "databases", "users", "peers", "hosts", "services", "router");
 
     /** PgBouncer's MAX_INCLUDE: the main file is level 0, so ten nested includes are allowed. */
     public static final int MAX_INCLUDE_DEPTH = 10;

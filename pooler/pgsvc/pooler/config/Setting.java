@@ -183,6 +183,14 @@ public final class Setting {
         return register(new Setting(name, Type.ENUM, defaultValue, reloadable, values));
     }
 
+    /**
+     * A key of another section ({@code [router]}) parsed and validated by these same rules, so its errors read alike;
+     * not registered, so it is neither in {@link #all()} nor found by {@link #byName}.
+     */
+    static Setting unlisted(String name, Type type, String defaultValue, List<String> allowedValues) {
+        return new Setting(name, type, defaultValue, RELOAD, allowedValues);
+    }
+
     private static Setting register(Setting setting) {
         if (BY_NAME.put(setting.name, setting) != null) {
             throw new IllegalStateException("duplicate setting " + setting.name);

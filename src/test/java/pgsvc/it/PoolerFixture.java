@@ -67,6 +67,8 @@ final class PoolerFixture implements AutoCloseable {
         private String users = "";
         private String userlist = USERLIST;
         private boolean wildcard = true;
+        private PgCluster cluster;
+        private String sections = "";
 
         private Builder(Map<String, String> settings) {
             this.settings = new LinkedHashMap<>(settings);
@@ -90,6 +92,18 @@ final class PoolerFixture implements AutoCloseable {
             return this;
         }
 
+        /** The cluster [databases] point at, instead of the shared one. */
+        Builder cluster(PgCluster cluster) {
+            this.cluster = cluster;
+            return this;
+        }
+
+        /** Whole sections (e.g. [hosts], [services], [router]) appended after [pgbouncer]. */
+        Builder sections(String text) {
+            this.sections = text;
+            return this;
+        }
+
         /** Leaves out the `*` entry, so a database not listed is unknown. */
         Builder withoutWildcard() {
             this.wildcard = false;
@@ -100,7 +114,7 @@ final class PoolerFixture implements AutoCloseable {
             try {
                 Path dir = Files.createTempDirectory("pgsvc-it");
                 Files.writeString(dir.resolve("userlist.txt"), userlist);
-                int primary = PgCluster.shared().primary().port();
+                int primary = (cluster != null ? cluster : PgCluster.shared()).primary().port();
                 StringBuilder ini = new StringBuilder();
                 ini.append("[databases]\n");
                 ini.append("pgsvc = host=127.0.0.1 port=").append(primary).append(" dbname=pgsvc\n");
@@ -118,6 +132,7 @@ final class PoolerFixture implements AutoCloseable {
                 for (Map.Entry<String, String> e : all.entrySet()) {
                     ini.append(e.getKey()).append(" = ").append(e.getValue()).append('\n');
                 }
+                ini.append(sections);
                 Path file = dir.resolve("pooler.ini");
                 Files.writeString(file, ini);
                 return new PoolerFixture(dir, Pgsvc.start(file));

@@ -78,6 +78,16 @@ class IniParserTest {
     }
 
     @Test
+    void routerSectionsAreKnown() throws Exception {
+        Path f = write("a.ini", "[hosts]\nh1 = host=a\n[services]\nrw = port=5433 role=primary\n[router]\nrise = 2\n");
+        assertEquals(List.of("hosts/h1=host=a@2", "services/rw=port=5433 role=primary@4", "router/rise=2@6"),
+                pairs(IniParser.parse(f)));
+        Path g = write("b.ini", "[pgbouncer]\n[Hosts]\n");
+        assertEquals(g + ":2: unknown section: Hosts",
+                assertThrows(ConfigException.class, () -> IniParser.parse(g)).getMessage());
+    }
+
+    @Test
     void sectionNamesAreCaseSensitive() throws Exception {
         Path f = write("a.ini", "[PgBouncer]\n");
         ConfigException e = assertThrows(ConfigException.class, () -> IniParser.parse(f));

@@ -1,0 +1,148 @@
+package pgsvc.router;
+
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.util.ReferenceCountUtil;
+
+import pgsvc.pooler.Endpoint;
+import pgsvc.pooler.Pooler;
+import pgsvc.protocol.Messages;
+
+/**
+ * A dest=postgres session: the client's bytes go to the chosen member as they are and back (HAProxy's TCP mode),
+ * with authentication left to PostgreSQL. The member connection lives on the client's event loop, and each side is
+ * read only while the other can take more.
+ */
+final class DirectProxy extends ChannelInboundHandlerAdapter {
+    private final ServiceRoute route;
+    private final Router router;
+    private final Pooler pooler;
+    private Channel client;
+    private Channel server;
+    private Endpoint endpoint;
+
+    DirectProxy(ServiceRoute route, Router router, Pooler pooler) {
+        this.route = route;
+        this.router = router;
+        this.pooler = pooler;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        client = ctx.channel();
+        client.config().setAutoRead(false);
+        endpoint = route.select();
+        if (endpoint == null) {
+            client.writeAndFlush(Messages.errorResponse(client.alloc(), "FATAL", "08006",
+                    "no server available for service " + route.name())).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
+        Bootstrap b = new Bootstrap().group(client.eventLoop())
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
+                .option(ChannelOption.AUTO_READ, false)
+                .handler(new Backend());
+        SocketAddress address;
+        if (endpoint.host().startsWith("/")) {
+            b.channel(pooler.transport().domainSocketChannel());
+            address = new DomainSocketAddress(endpoint.host() + "/.s.PGSQL." + endpoint.port());
+        } else {
+            b.channel(pooler.transport().socketChannel()).option(ChannelOption.TCP_NODELAY, true);
+            address = InetSocketAddress.createUnresolved(endpoint.host(), endpoint.port());
+        }
+        server = b.connect(address).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                client.writeAndFlush(Messages.errorResponse(client.alloc(), "FATAL", "08006",
+                        "could not connect to " + endpoint + " for service " + route.name()))
+                        .addListener(ChannelFutureListener.CLOSE);
+                return;
+            }
+            router.sessionOpened(endpoint, client);
+            if (!client.isActive()) {
+                server.close();
+                return;
+            }
+            client.read();
+            server.read();
+        }).channel();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (server != null && server.isActive()) {
+            server.write(msg, server.voidPromise());
+        } else {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (server != null && server.isActive()) {
+            server.flush();
+            if (server.isWritable()) {
+                client.read();
+            }
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (ctx.channel().isWritable() && server != null && server.isActive()) {
+            server.read();
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (server != null) {
+            server.close();
+            router.sessionClosed(endpoint, client);
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        ctx.close();
+    }
+
+    /** The member side: what it sends goes to the client; it is read again once the client has taken it. */
+    private final class Backend extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            client.write(msg, client.voidPromise());
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            client.flush();
+            if (client.isWritable()) {
+                ctx.channel().read();
+            }
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            if (ctx.channel().isWritable() && client.isActive()) {
+                client.read();
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            client.close();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+        }
+    }
+}

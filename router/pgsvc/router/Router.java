@@ -1,0 +1,152 @@
+package pgsvc.router;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import pgsvc.pooler.Endpoint;
+import pgsvc.pooler.Pooler;
+import pgsvc.pooler.config.Config;
+import pgsvc.pooler.config.HostEntry;
+import pgsvc.pooler.config.RouterSettings;
+import pgsvc.pooler.config.ServiceEntry;
+
+/**
+ * The router: watches the [hosts] members, keeps the live topology, and gives each [services] entry a route that
+ * follows it. When a member goes down or its role changes, its pooled servers are retired and the direct sessions
+ * to it are closed (HAProxy's on-marked-down shutdown-sessions), so the next transaction lands on the new member.
+ */
+final class Router implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Router.class);
+
+    private final Pooler pooler;
+    private final List<Member> members = new ArrayList<>();
+    private final List<ServiceRoute> routes = new ArrayList<>();
+    private final Map<Endpoint, Set<Channel>> sessions = new ConcurrentHashMap<>();
+    private final Map<Endpoint, AtomicInteger> sessionCounts = new ConcurrentHashMap<>();
+    private final AtomicInteger ties = new AtomicInteger();
+    private final AtomicReference<Topology> topology = new AtomicReference<>(new Topology(0, List.of()));
+
+    Router(Config config, Pooler pooler, EventLoopGroup loops) {
+        this.pooler = pooler;
+        RouterSettings settings = config.router();
+        HealthCheck.Factory checks = switch (settings.check()) {
+            case PATRONI -> m -> new PatroniCheck(m, settings);
+            default -> m -> new SqlCheck(m, pooler, settings);
+        };
+        for (HostEntry host : config.hosts().values()) {
+            members.add(new Member(host, settings, this, loops.next(), checks));
+        }
+        for (ServiceEntry service : config.services().values()) {
+            routes.add(new ServiceRoute(service, this));
+        }
+        publish();
+    }
+
+    List<ServiceRoute> routes() {
+        return routes;
+    }
+
+    Topology topology() {
+        return topology.get();
+    }
+
+    /** Starts every member's checks, spread over the first interval so they do not all fire at once. */
+    void start(long intervalMicros) {
+        for (int i = 0; i < members.size(); i++) {
+            members.get(i).start(members.size() <= 1 ? 0 : intervalMicros * i / members.size() / 4);
+        }
+    }
+
+    /** Called on a member's loop whenever its view changes. */
+    void memberChanged(MemberView old, MemberView now) {
+        publish();
+        boolean wasServing = old.up() && old.role() != MemberRole.UNKNOWN;
+        boolean changed = old.up() != now.up() || old.role() != now.role();
+        if (wasServing && changed) {
+            // Nothing may keep using this member for what it was: idle pooled servers close now, busy ones on
+            // release; sessions of direct services that no longer admit it are cut.
+            pooler.retire(now.endpoint(), now.up() ? "member role changed" : "member down");
+            closeSessions(now.endpoint(), now.up() ? "member role changed" : "member marked down");
+        }
+    }
+
+    /**
+     * Publishes a topology built from every member's current view. Members publish from their own loops; a lost
+     * race retries with fresh views, so the last topology always holds every view set before it.
+     */
+    private void publish() {
+        while (true) {
+            Topology current = topology.get();
+            List<MemberView> views = new ArrayList<>(members.size());
+            for (Member m : members) {
+                views.add(m.view());
+            }
+            if (topology.compareAndSet(current, new Topology(current.version() + 1, List.copyOf(views)))) {
+                return;
+            }
+        }
+    }
+
+    // ---- direct sessions (dest=postgres) --------------------------------------------------------------------------
+
+    void sessionOpened(Endpoint endpoint, Channel client) {
+        sessions.computeIfAbsent(endpoint, e -> ConcurrentHashMap.newKeySet()).add(client);
+        sessionCounts.computeIfAbsent(endpoint, e -> new AtomicInteger()).incrementAndGet();
+    }
+
+    void sessionClosed(Endpoint endpoint, Channel client) {
+        Set<Channel> set = sessions.get(endpoint);
+        if (set != null && set.remove(client)) {
+            sessionCounts.get(endpoint).decrementAndGet();
+        }
+    }
+
+    private void closeSessions(Endpoint endpoint, String reason) {
+        Set<Channel> set = sessions.get(endpoint);
+        if (set == null || set.isEmpty()) {
+            return;
+        }
+        log.info("closing {} sessions to {}: {}", set.size(), endpoint, reason);
+        for (Channel ch : set) {
+            ch.close();
+        }
+    }
+
+    /** Least connections among members, ties broken in turn so that equal members share the load. */
+    Endpoint leastConnected(List<MemberView> candidates) {
+        Endpoint best = null;
+        int bestCount = Integer.MAX_VALUE;
+        int offset = Math.floorMod(ties.getAndIncrement(), Math.max(1, candidates.size()));
+        for (int i = 0; i < candidates.size(); i++) {
+            MemberView m = candidates.get((i + offset) % candidates.size());
+            if (m.host().weight() <= 0) {
+                continue;
+            }
+            AtomicInteger c = sessionCounts.get(m.endpoint());
+            int count = c == null ? 0 : c.get();
+            if (count < bestCount) {
+                best = m.endpoint();
+                bestCount = count;
+            }
+        }
+        return best != null ? best : candidates.get(ThreadLocalRandom.current().nextInt(candidates.size())).endpoint();
+    }
+
+    @Override
+    public void close() {
+        for (Member m : members) {
+            m.stop();
+        }
+    }
+}

@@ -1,0 +1,109 @@
+package pgsvc.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import pgsvc.testing.Await;
+import pgsvc.testing.PgCluster;
+import pgsvc.testing.PgClusterExtension;
+
+/**
+ * Failover with SQL checks on a real primary and streaming replica: the primary is stopped and the replica promoted;
+ * the primary service follows without a reload, an idle transaction-mode client connected before carries on, and
+ * a direct session that was on the replica is cut when that member's role changes.
+ */
+@ExtendWith(PgClusterExtension.class)
+class FailoverTest {
+    private static PgCluster cluster;
+    private static PoolerFixture pgsvc;
+    private static final int PRIMARY = PoolerFixture.freePort();
+    private static final int REPLICA = PoolerFixture.freePort();
+    private static final int DEFAULT = PoolerFixture.freePort();
+    private static final int OFFLINE = PoolerFixture.freePort();
+
+    @BeforeAll
+    static void start() {
+        cluster = PgCluster.startNew();
+        pgsvc = PoolerFixture.builder(PoolerFixture.defaults()).cluster(cluster)
+                .sections(RouterTest.sections(cluster, PRIMARY, REPLICA, DEFAULT, OFFLINE)).start();
+        Await.until(Duration.ofSeconds(20), "both members up",
+                () -> "UP primary".equals(pgsvc.pgsvc().memberState("m1"))
+                        && "UP replica".equals(pgsvc.pgsvc().memberState("m2")));
+    }
+
+    @AfterAll
+    static void stop() {
+        pgsvc.close();
+        cluster.close();
+    }
+
+    private static Connection connect(int port) throws SQLException {
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/pgsvc?prepareThreshold=0"
+                + "&connectTimeout=5&socketTimeout=10", "postgres", "postgres");
+    }
+
+    @Test
+    void thePrimaryServiceFollowsAPromotion() throws Exception {
+        try (Connection setup = connect(PRIMARY); Statement st = setup.createStatement()) {
+            st.execute("CREATE TABLE failover_log (id serial primary key, note text)");
+        }
+        try (Connection idle = connect(PRIMARY); Connection direct = connect(OFFLINE)) {
+            try (Statement st = idle.createStatement()) {
+                st.execute("INSERT INTO failover_log (note) VALUES ('before')");
+            }
+            try (Statement st = direct.createStatement(); ResultSet rs = st.executeQuery("SELECT pg_is_in_recovery()")) {
+                rs.next();
+                assertTrue(rs.getBoolean(1), "the offline service landed on the replica");
+            }
+
+            long t0 = System.nanoTime();
+            cluster.primary().stop();
+            cluster.replica().promote();
+            int errors = 0;
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (true) {
+                try (Connection c = connect(PRIMARY); Statement st = c.createStatement()) {
+                    st.execute("INSERT INTO failover_log (note) VALUES ('after')");
+                    break;
+                } catch (SQLException e) {
+                    errors++;
+                    if (System.nanoTime() > deadline) {
+                        throw new AssertionError("no write through the primary service after failover", e);
+                    }
+                }
+            }
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            System.out.printf("failover (sql checks): first write %d ms after the primary stopped, %d failed "
+                    + "attempts%n", ms, errors);
+            assertEquals("UP primary", pgsvc.pgsvc().memberState("m2"));
+
+            // The client that sat idle between transactions carries on, on the new primary, with no error.
+            try (Statement st = idle.createStatement();
+                 ResultSet rs = st.executeQuery("INSERT INTO failover_log (note) VALUES ('idle client') "
+                         + "RETURNING inet_server_port()")) {
+                rs.next();
+                assertEquals(cluster.replica().port(), rs.getInt(1));
+            }
+            // The direct session chose m2 as a replica; it is a primary now, so pgsvc cut the session.
+            SQLException cut = assertThrows(SQLException.class, () -> {
+                try (Statement st = direct.createStatement()) {
+                    st.execute("SELECT 1");
+                }
+            });
+            assertTrue(cut.getSQLState() == null || cut.getSQLState().startsWith("08"), cut.toString());
+        }
+    }
+}

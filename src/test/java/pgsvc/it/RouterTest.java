@@ -1,0 +1,126 @@
+package pgsvc.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import pgsvc.testing.Await;
+import pgsvc.testing.PgCluster;
+import pgsvc.testing.PgClusterExtension;
+
+/**
+ * Pigsty's four services inside pgsvc, on a real primary and streaming replica: each reaches the member its role
+ * names, and the replica service falls back to the primary while the replica is away and returns when it is back.
+ */
+@ExtendWith(PgClusterExtension.class)
+class RouterTest {
+    private static PgCluster cluster;
+    private static PoolerFixture pgsvc;
+    private static int primaryPort;
+    private static int replicaPort;
+    private static int defaultPort;
+    private static int offlinePort;
+
+    @BeforeAll
+    static void start() {
+        cluster = PgCluster.startNew();
+        primaryPort = PoolerFixture.freePort();
+        replicaPort = PoolerFixture.freePort();
+        defaultPort = PoolerFixture.freePort();
+        offlinePort = PoolerFixture.freePort();
+        pgsvc = PoolerFixture.builder(PoolerFixture.defaults()).cluster(cluster).sections(sections(cluster, primaryPort, replicaPort,
+                defaultPort, offlinePort)).start();
+        awaitMember("m1", "UP primary");
+        awaitMember("m2", "UP replica");
+    }
+
+    static String sections(PgCluster c, int primaryPort, int replicaPort, int defaultPort, int offlinePort) {
+        return "\n[hosts]\n"
+                + "m1 = host=127.0.0.1 port=" + c.primary().port() + "\n"
+                + "m2 = host=127.0.0.1 port=" + c.replica().port() + "\n"
+                + "\n[services]\n"
+                + "primary = port=" + primaryPort + " role=primary dest=pooler\n"
+                + "replica = port=" + replicaPort + " role=replica backup=primary dest=pooler\n"
+                + "default = port=" + defaultPort + " role=primary dest=postgres\n"
+                + "offline = port=" + offlinePort + " role=offline backup=replica dest=postgres\n"
+                + "\n[router]\n"
+                + "check_user = postgres\n"
+                + "check_interval = 0.2\n"
+                + "check_fast_interval = 0.1\n"
+                + "check_down_interval = 0.2\n"
+                + "check_timeout = 1\n"
+                + "rise = 2\n"
+                + "fall = 2\n";
+    }
+
+    @AfterAll
+    static void stop() {
+        pgsvc.close();
+        cluster.close();
+    }
+
+    private static void awaitMember(String name, String state) {
+        Await.until(Duration.ofSeconds(20), name + " is " + state,
+                () -> state.equals(pgsvc.pgsvc().memberState(name)));
+    }
+
+    /** (server port, in recovery) of the member a new connection through the service lands on. */
+    private static String where(int servicePort) throws SQLException {
+        try (Connection c = java.sql.DriverManager.getConnection(
+                "jdbc:postgresql://127.0.0.1:" + servicePort + "/pgsvc?prepareThreshold=0", "postgres", "postgres");
+             Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT inet_server_port(), pg_is_in_recovery()")) {
+            rs.next();
+            return rs.getInt(1) + "/" + rs.getBoolean(2);
+        }
+    }
+
+    @Test
+    void eachServiceReachesTheMemberItsRoleNames() throws Exception {
+        String primary = cluster.primary().port() + "/false";
+        String replica = cluster.replica().port() + "/true";
+        assertEquals(primary, where(primaryPort));
+        assertEquals(replica, where(replicaPort));
+        assertEquals(primary, where(defaultPort));
+        // No offline-tagged member: the offline service uses its backup tier, the replica, never the primary.
+        assertEquals(replica, where(offlinePort));
+    }
+
+    @Test
+    void aClientOnTheReplicaServiceSeesAHotStandby() throws Exception {
+        try (Connection c = java.sql.DriverManager.getConnection(
+                "jdbc:postgresql://127.0.0.1:" + replicaPort + "/pgsvc?prepareThreshold=0", "postgres", "postgres");
+             Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SHOW in_hot_standby")) {
+            rs.next();
+            assertEquals("on", rs.getString(1));
+            assertTrue(c.unwrap(org.postgresql.PGConnection.class).getParameterStatuses().containsValue("on"));
+        }
+    }
+
+    @Test
+    void theReplicaServiceFallsBackToThePrimaryAndReturns() throws Exception {
+        String primary = cluster.primary().port() + "/false";
+        String replica = cluster.replica().port() + "/true";
+        cluster.replica().stop();
+        try {
+            awaitMember("m2", "DOWN replica");
+            assertEquals(primary, where(replicaPort));
+        } finally {
+            cluster.replica().start();
+        }
+        awaitMember("m2", "UP replica");
+        assertEquals(replica, where(replicaPort));
+        assertEquals(replica, where(offlinePort));
+    }
+}
