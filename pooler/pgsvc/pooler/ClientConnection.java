@@ -42,7 +42,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     private enum State { STARTUP, AUTH, WAIT_WELCOME, IDLE, WAITING, LINKED, CLOSED }
 
     private final Pooler pooler;
-    private final Route route;
+    private Route route;
     private final long id;
     private Channel channel;
     private EventLoop loop;
@@ -327,6 +327,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         if (dbEntry == null) {
             fatal("08P01", "no such database: " + database);
             return;
+        }
+        if (route == null) {
+            route = pooler.routeFor(dbEntry);
         }
         if (!choosePool()) {
             return;

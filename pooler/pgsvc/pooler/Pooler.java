@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
@@ -50,6 +51,7 @@ public final class Pooler {
     private final AtomicInteger clients = new AtomicInteger();
     private final Map<String, ScramKeys> scramKeys = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
+    private volatile Function<DatabaseEntry, Route> entryRoutes;
     private volatile Config config;
     private volatile AuthFile authFile;
 
@@ -100,6 +102,20 @@ public final class Pooler {
                 ch.pipeline().addLast("client", new ClientConnection(Pooler.this, route));
             }
         };
+    }
+
+    /**
+     * Lets the router resolve [databases] entries with target_session_attrs to a route over its live view; without
+     * a router such entries use their first host.
+     */
+    public void entryRoutes(Function<DatabaseEntry, Route> resolver) {
+        this.entryRoutes = resolver;
+    }
+
+    /** The route for a database entry's clients on the plain pooler port, or null to use the entry's host. */
+    Route routeFor(DatabaseEntry db) {
+        Function<DatabaseEntry, Route> r = entryRoutes;
+        return r == null || db.targetSessionAttrs() == null ? null : r.apply(db);
     }
 
     TrackedParams trackedParams() {

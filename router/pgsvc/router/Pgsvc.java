@@ -48,7 +48,10 @@ public final class Pgsvc implements AutoCloseable {
         EventLoopGroup workers = transport.newGroup(threads, "pgsvc-io");
         try {
             Pooler pooler = new Pooler(config, authFile, transport, workers);
-            Router router = config.hasRouter() ? new Router(config, pooler, workers) : null;
+            Router router = new Router(config, pooler, workers);
+            if (!router.hasMembers()) {
+                router = null;
+            }
             Listeners listeners = Listeners.open(pooler, boss);
             if (router != null) {
                 listeners.bindServices(pooler, boss, router);

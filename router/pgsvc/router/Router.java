@@ -16,10 +16,16 @@ import org.slf4j.LoggerFactory;
 
 import pgsvc.pooler.Endpoint;
 import pgsvc.pooler.Pooler;
+import pgsvc.pooler.config.Balance;
+import pgsvc.pooler.config.CheckMethod;
 import pgsvc.pooler.config.Config;
+import pgsvc.pooler.config.ConnectionString;
+import pgsvc.pooler.config.DatabaseEntry;
+import pgsvc.pooler.config.Dest;
 import pgsvc.pooler.config.HostEntry;
 import pgsvc.pooler.config.RouterSettings;
 import pgsvc.pooler.config.ServiceEntry;
+import pgsvc.pooler.config.ServiceRole;
 
 /**
  * The router: watches the [hosts] members, keeps the live topology, and gives each [services] entry a route that
@@ -33,6 +39,7 @@ final class Router implements AutoCloseable {
     private final List<Member> members = new ArrayList<>();
     private final List<ServiceRoute> routes = new ArrayList<>();
     private final Map<Endpoint, Set<Channel>> sessions = new ConcurrentHashMap<>();
+    private final Map<String, ServiceRoute> entryRoutes = new ConcurrentHashMap<>();
     private final Map<Endpoint, AtomicInteger> sessionCounts = new ConcurrentHashMap<>();
     private final AtomicInteger ties = new AtomicInteger();
     private final AtomicReference<Topology> topology = new AtomicReference<>(new Topology(0, List.of()));
@@ -47,10 +54,58 @@ final class Router implements AutoCloseable {
         for (HostEntry host : config.hosts().values()) {
             members.add(new Member(host, settings, this, loops.next(), checks));
         }
+        // Hosts of [databases] entries with target_session_attrs are watched too, if [hosts] does not list them.
+        for (DatabaseEntry db : config.databases().values()) {
+            if (db.targetSessionAttrs() == null) {
+                continue;
+            }
+            for (String h : db.hosts()) {
+                Endpoint e = new Endpoint(h, db.port());
+                if (!config.hosts().containsKey(h) && members.stream().noneMatch(m -> m.endpoint().equals(e))) {
+                    HostEntry host = HostEntry.parse(e.toString(), "host=" + h + " port=" + db.port()
+                            + " cluster=" + ConnectionString.quote("db:" + db.name()));
+                    members.add(new Member(host, settings, this, loops.next(), checks));
+                }
+            }
+        }
         for (ServiceEntry service : config.services().values()) {
             routes.add(new ServiceRoute(service, this));
         }
         publish();
+        if (!members.isEmpty() && settings.check() == CheckMethod.SQL && settings.checkUser() == null) {
+            throw new IllegalStateException("[databases] entries with target_session_attrs need health checks: "
+                    + "set check_user in [router]");
+        }
+        Map<String, HostEntry> named = config.hosts();
+        pooler.entryRoutes(db -> entryRoutes.computeIfAbsent(db.name(), n -> entryRoute(db, named)));
+    }
+
+    boolean hasMembers() {
+        return !members.isEmpty();
+    }
+
+    /** libpq's target_session_attrs over an entry's hosts, as a service route restricted to those endpoints. */
+    private ServiceRoute entryRoute(DatabaseEntry db, Map<String, HostEntry> named) {
+        ServiceRole role;
+        List<ServiceRole> backup = List.of();
+        switch (db.targetSessionAttrs()) {
+            case "read-write", "primary" -> role = ServiceRole.PRIMARY;
+            case "read-only", "standby" -> role = ServiceRole.REPLICA;
+            case "prefer-standby" -> {
+                role = ServiceRole.REPLICA;
+                backup = List.of(ServiceRole.PRIMARY);
+            }
+            default -> role = ServiceRole.ANY;
+        }
+        Set<Endpoint> endpoints = new java.util.HashSet<>();
+        for (String h : db.hosts()) {
+            // A host may name a [hosts] member; otherwise it is an address with the entry's port.
+            HostEntry member = named.get(h);
+            endpoints.add(member != null ? new Endpoint(member.host(), member.port()) : new Endpoint(h, db.port()));
+        }
+        ServiceEntry entry = new ServiceEntry("database " + db.name(), null, 1, role, backup, Dest.POOLER,
+                Balance.ROUNDROBIN, null, HostEntry.DEFAULT_CLUSTER, 0, Map.of());
+        return new ServiceRoute(entry, this, Set.copyOf(endpoints));
     }
 
     List<ServiceRoute> routes() {

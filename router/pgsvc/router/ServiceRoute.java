@@ -2,6 +2,7 @@ package pgsvc.router;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -20,6 +21,7 @@ import pgsvc.pooler.config.ServiceRole;
 final class ServiceRoute implements Route {
     private final ServiceEntry service;
     private final Router router;
+    private final Set<Endpoint> only;
     private final AtomicInteger next = new AtomicInteger();
     private volatile Choice choice = new Choice(-1, List.of(), new Endpoint[0], null);
 
@@ -28,8 +30,14 @@ final class ServiceRoute implements Route {
     }
 
     ServiceRoute(ServiceEntry service, Router router) {
+        this(service, router, null);
+    }
+
+    /** A route over just these endpoints, whatever their cluster: a [databases] entry's host list. */
+    ServiceRoute(ServiceEntry service, Router router, Set<Endpoint> only) {
         this.service = service;
         this.router = router;
+        this.only = only;
     }
 
     ServiceEntry service() {
@@ -143,7 +151,10 @@ final class ServiceRoute implements Route {
 
     /** Role semantics of a service tier; the primary is exempt from max_lag. */
     boolean eligible(Topology t, MemberView m, ServiceRole role) {
-        if (!m.up() || m.role() == MemberRole.UNKNOWN || !m.host().cluster().equals(service.cluster())) {
+        if (!m.up() || m.role() == MemberRole.UNKNOWN) {
+            return false;
+        }
+        if (only != null ? !only.contains(m.endpoint()) : !m.host().cluster().equals(service.cluster())) {
             return false;
         }
         boolean replica = m.role() == MemberRole.REPLICA;

@@ -25,7 +25,12 @@ public final class DatabaseEntry {
     public static final Set<String> KEYS = Set.of("host", "port", "dbname", "user", "password", "auth_user",
             "auth_query", "auth_dbname", "pool_size", "min_pool_size", "reserve_pool_size", "reserve_pool",
             "pool_mode", "max_db_connections", "max_db_client_connections", "server_lifetime", "load_balance_hosts",
-            "connect_query", "client_encoding", "datestyle", "timezone", "application_name", "query_wait_timeout");
+            "connect_query", "client_encoding", "datestyle", "timezone", "application_name", "query_wait_timeout",
+            "target_session_attrs");
+
+    /** libpq's target_session_attrs values; pgsvc's addition to [databases], resolved by the router's live view. */
+    public static final Set<String> TARGET_SESSION_ATTRS = Set.of("any", "read-write", "read-only", "primary",
+            "standby", "prefer-standby");
 
     private final String name;
     private final boolean autoDatabase;
@@ -53,6 +58,7 @@ public final class DatabaseEntry {
     private final String timezone;
     private final String applicationName;
     private final Integer queryWaitTimeout;
+    private final String targetSessionAttrs;
 
     private DatabaseEntry(String name, Map<String, String> parameters, boolean autoDatabase) {
         for (String key : parameters.keySet()) {
@@ -106,6 +112,16 @@ public final class DatabaseEntry {
         this.timezone = parameters.get("timezone");
         this.applicationName = parameters.get("application_name");
         this.queryWaitTimeout = EntryValues.count(parameters, "query_wait_timeout");
+        String attrs = parameters.get("target_session_attrs");
+        if (attrs != null && !TARGET_SESSION_ATTRS.contains(attrs)) {
+            throw new IllegalArgumentException("invalid target_session_attrs: " + attrs);
+        }
+        this.targetSessionAttrs = attrs;
+    }
+
+    /** libpq-style target_session_attrs for a host list, or null: the entry then uses its hosts as PgBouncer does. */
+    public String targetSessionAttrs() {
+        return targetSessionAttrs;
     }
 
     /**

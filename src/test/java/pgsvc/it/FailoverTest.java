@@ -38,6 +38,7 @@ class FailoverTest {
     static void start() {
         cluster = PgCluster.startNew();
         pgsvc = PoolerFixture.builder(PoolerFixture.defaults()).cluster(cluster)
+                .databases("rw = host=m1,m2 dbname=pgsvc target_session_attrs=read-write\n")
                 .sections(RouterTest.sections(cluster, PRIMARY, REPLICA, DEFAULT, OFFLINE)).start();
         Await.until(Duration.ofSeconds(20), "both members up",
                 () -> "UP primary".equals(pgsvc.pgsvc().memberState("m1"))
@@ -93,6 +94,14 @@ class FailoverTest {
             // The client that sat idle between transactions carries on, on the new primary, with no error.
             try (Statement st = idle.createStatement();
                  ResultSet rs = st.executeQuery("INSERT INTO failover_log (note) VALUES ('idle client') "
+                         + "RETURNING inet_server_port()")) {
+                rs.next();
+                assertEquals(cluster.replica().port(), rs.getInt(1));
+            }
+            // The pooler port's read-write entry follows too, with no reload.
+            try (Connection c = pgsvc.connect("rw", "postgres", "postgres", new java.util.Properties());
+                 Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("INSERT INTO failover_log (note) VALUES ('via 6432') "
                          + "RETURNING inet_server_port()")) {
                 rs.next();
                 assertEquals(cluster.replica().port(), rs.getInt(1));

@@ -38,7 +38,10 @@ class RouterTest {
         replicaPort = PoolerFixture.freePort();
         defaultPort = PoolerFixture.freePort();
         offlinePort = PoolerFixture.freePort();
-        pgsvc = PoolerFixture.builder(PoolerFixture.defaults()).cluster(cluster).sections(sections(cluster, primaryPort, replicaPort,
+        pgsvc = PoolerFixture.builder(PoolerFixture.defaults()).cluster(cluster)
+                .databases("rw = host=m1,m2 dbname=pgsvc target_session_attrs=read-write\n"
+                        + "ro = host=m1,m2 dbname=pgsvc target_session_attrs=read-only\n")
+                .sections(sections(cluster, primaryPort, replicaPort,
                 defaultPort, offlinePort)).start();
         awaitMember("m1", "UP primary");
         awaitMember("m2", "UP replica");
@@ -94,6 +97,36 @@ class RouterTest {
         assertEquals(primary, where(defaultPort));
         // No offline-tagged member: the offline service uses its backup tier, the replica, never the primary.
         assertEquals(replica, where(offlinePort));
+    }
+
+    /** The same as {@link #where(int)} through the plain pooler port and a database name. */
+    private static String whereDb(String db) throws SQLException {
+        try (Connection c = pgsvc.connect(db, "postgres", "postgres", new java.util.Properties());
+             Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT inet_server_port(), pg_is_in_recovery()")) {
+            rs.next();
+            return rs.getInt(1) + "/" + rs.getBoolean(2);
+        }
+    }
+
+    @Test
+    void databaseEntriesWithTargetSessionAttrsFollowRoles() throws Exception {
+        assertEquals(cluster.primary().port() + "/false", whereDb("rw"));
+        assertEquals(cluster.replica().port() + "/true", whereDb("ro"));
+    }
+
+    @Test
+    void aSmartClientWithAMultiHostUrlPicksThePrimaryService() throws Exception {
+        // libpq's target_session_attrs, pgjdbc's targetServerType: the client asks each address until one is
+        // writable; through pgsvc the answer comes from the member behind each service.
+        String url = "jdbc:postgresql://127.0.0.1:" + replicaPort + ",127.0.0.1:" + primaryPort
+                + "/pgsvc?targetServerType=primary&prepareThreshold=0";
+        try (Connection c = java.sql.DriverManager.getConnection(url, "postgres", "postgres");
+             Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT inet_server_port(), pg_is_in_recovery()")) {
+            rs.next();
+            assertEquals(cluster.primary().port(), rs.getInt(1));
+        }
     }
 
     @Test
