@@ -39,7 +39,7 @@ import pgsvc.protocol.StartupMessage;
 final class ClientConnection extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(ClientConnection.class);
 
-    private enum State { STARTUP, AUTH, WAIT_WELCOME, IDLE, WAITING, LINKED, CLOSED }
+    private enum State { STARTUP, AUTH, ROUTING, WAIT_WELCOME, IDLE, WAITING, LINKED, CLOSED }
 
     private final Pooler pooler;
     private Route route;
@@ -57,6 +57,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     private Pool pool;
     private PoolMode mode;
     private Authenticator auth;
+    private boolean welcomed;
 
     /** Client messages read while no server was linked, in order. */
     private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(2);
@@ -331,9 +332,6 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         if (route == null) {
             route = pooler.routeFor(dbEntry);
         }
-        if (!choosePool()) {
-            return;
-        }
         if (!pooler.registerCancelKey(this)) {
             fatal("08P01", "cancel key collision, try again");
             return;
@@ -341,15 +339,31 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         if (pooler.config().getBool("log_connections")) {
             log.info("{} login attempt: db={} user={} tls=no", who(), database, user);
         }
-        if (pool.welcome() != null) {
-            welcome(pool.welcome());
-            state = State.IDLE;
-        } else {
-            // No server of this pool has logged in yet: the first one supplies the ParameterStatus set.
-            state = State.WAIT_WELCOME;
-            channel.config().setAutoRead(false);
-            pool.acquire(this);
+        welcomed = false;
+        channel.config().setAutoRead(false);
+        requestServer();
+    }
+
+    /**
+     * Finds the pool for the next server and queues there; before the welcome, a pool that already knows its
+     * ParameterStatus set welcomes the client at once and needs no server yet.
+     */
+    private void requestServer() {
+        if (!choosePool()) {
+            return;
         }
+        if (!welcomed && pool.welcome() != null) {
+            welcome(pool.welcome());
+            welcomed = true;
+            if (pending.isEmpty()) {
+                state = State.IDLE;
+                channel.config().setAutoRead(true);
+                return;
+            }
+        }
+        // Without a welcome yet, the first server of this pool supplies the ParameterStatus set.
+        state = welcomed ? State.WAITING : State.WAIT_WELCOME;
+        pool.acquire(this);
     }
 
     private void welcome(List<Map.Entry<String, String>> serverParams) {
@@ -382,7 +396,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         if (route != null) {
             endpoint = route.select();
             if (endpoint == null) {
-                fatal("08006", "no server available for service " + route.name());
+                awaitMember();
                 return false;
             }
             if (pool != null && endpoint.equals(pool.key.endpoint()) && !pool.isRetired()) {
@@ -394,22 +408,43 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         return true;
     }
 
-    /** The pool this client waits in was retired; wait in the pool of whichever member the route picks now. */
+    /**
+     * No member can serve the route now (a failover is under way): wait for the members' next change, within
+     * query_wait_timeout, rather than fail; the same wait as for a busy pool, from the client's side.
+     */
+    private void awaitMember() {
+        if (state != State.ROUTING) {
+            state = State.ROUTING;
+            long timeout = pooler.config().getMicros("query_wait_timeout");
+            if (timeout > 0) {
+                waitTimer = loop.schedule(() -> {
+                    if (state == State.ROUTING) {
+                        fatal("08P01", "query_wait_timeout");
+                    }
+                }, timeout, TimeUnit.MICROSECONDS);
+            }
+        }
+        route.whenChanged(this::reroute);
+        if (route.select() != null) {
+            // A member came up between the choice and the registration: no need to wait for the next change.
+            reroute();
+        }
+    }
+
+    /** The pool this client waits for was retired, or the members changed: choose again where it stands now. */
     void reroute() {
         if (!loop.inEventLoop()) {
             loop.execute(this::reroute);
             return;
         }
-        if (state != State.WAITING && state != State.WAIT_WELCOME) {
+        if (state != State.WAITING && state != State.WAIT_WELCOME && state != State.ROUTING) {
             return;
         }
         if (waitTimer != null) {
             waitTimer.cancel(false);
             waitTimer = null;
         }
-        if (choosePool()) {
-            pool.acquire(this);
-        }
+        requestServer();
     }
 
     // ---- client -> server -----------------------------------------------------------------------------------------
@@ -431,14 +466,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                     return;
                 }
                 pending.addLast(batch);
-                if (route != null && !choosePool()) {
-                    return;
-                }
-                state = State.WAITING;
                 channel.config().setAutoRead(false);
-                pool.acquire(this);
+                requestServer();
             }
-            case WAITING, WAIT_WELCOME -> pending.addLast(batch);
+            case WAITING, WAIT_WELCOME, ROUTING -> pending.addLast(batch);
             default -> batch.release();
         }
     }
@@ -509,6 +540,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         s.channel().config().setAutoRead(channel.isWritable());
         if (state == State.WAIT_WELCOME) {
             welcome(pool.welcome() != null ? pool.welcome() : s.parameters());
+            welcomed = true;
         }
         state = State.LINKED;
         String set = pooler.trackedParams().setStatements(vars, s.tracked);

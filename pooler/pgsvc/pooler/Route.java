@@ -10,6 +10,12 @@ public interface Route {
     /** The endpoint for the next server, or null when no member can serve this route right now. */
     Endpoint select();
 
+    /**
+     * Runs {@code retry} once, on any thread, after the next change of the members' state, so that a client that
+     * found no member can choose again instead of failing while a failover completes.
+     */
+    void whenChanged(Runnable retry);
+
     /** A name for errors and logs, e.g. the service name. */
     String name();
 }

@@ -3,8 +3,10 @@ package pgsvc.router;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -40,6 +42,7 @@ final class Router implements AutoCloseable {
     private final List<ServiceRoute> routes = new ArrayList<>();
     private final Map<Endpoint, Set<Channel>> sessions = new ConcurrentHashMap<>();
     private final Map<String, ServiceRoute> entryRoutes = new ConcurrentHashMap<>();
+    private final Queue<Runnable> waiting = new ConcurrentLinkedQueue<>();
     private final Map<Endpoint, AtomicInteger> sessionCounts = new ConcurrentHashMap<>();
     private final AtomicInteger ties = new AtomicInteger();
     private final AtomicReference<Topology> topology = new AtomicReference<>(new Topology(0, List.of()));
@@ -123,6 +126,11 @@ final class Router implements AutoCloseable {
         }
     }
 
+    /** Runs the task after the next topology change (clients waiting for a member to serve their route). */
+    void whenChanged(Runnable retry) {
+        waiting.add(retry);
+    }
+
     /** Called on a member's loop whenever its view changes. */
     void memberChanged(MemberView old, MemberView now) {
         publish();
@@ -148,6 +156,14 @@ final class Router implements AutoCloseable {
                 views.add(m.view());
             }
             if (topology.compareAndSet(current, new Topology(current.version() + 1, List.copyOf(views)))) {
+                // Only the retries registered before this topology: one that finds no member again registers for
+                // the next change, and must not be run again now.
+                List<Runnable> retries = new ArrayList<>();
+                Runnable retry;
+                while ((retry = waiting.poll()) != null) {
+                    retries.add(retry);
+                }
+                retries.forEach(Runnable::run);
                 return;
             }
         }

@@ -50,6 +50,11 @@ final class ServiceRoute implements Route {
     }
 
     @Override
+    public void whenChanged(Runnable retry) {
+        router.whenChanged(retry);
+    }
+
+    @Override
     public Endpoint select() {
         Choice c = current();
         Endpoint[] w = c.weighted();
