@@ -74,16 +74,21 @@ final class Listeners implements AutoCloseable {
             for (String addr : addrs) {
                 String host = addr.equals("*") ? "0.0.0.0" : addr;
                 ServerBootstrap b = tcp(pooler, boss, config);
-                if (service.dest() == Dest.POSTGRES) {
-                    b.childHandler(new ChannelInitializer<Channel>() {
-                        @Override
-                        protected void initChannel(Channel ch) {
-                            ch.pipeline().addLast("direct", new DirectProxy(route, router, pooler));
+                ServiceLimit limit = service.maxconn() > 0 ? new ServiceLimit(service.maxconn()) : null;
+                ChannelInitializer<Channel> pooled = pooler.clientInitializer(route);
+                b.childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        if (limit != null) {
+                            ch.pipeline().addLast("maxconn", limit);
                         }
-                    });
-                } else {
-                    b.childHandler(pooler.clientInitializer(route));
-                }
+                        if (service.dest() == Dest.POSTGRES) {
+                            ch.pipeline().addLast("direct", new DirectProxy(route, router, pooler));
+                        } else {
+                            ch.pipeline().addLast("pooled", pooled);
+                        }
+                    }
+                });
                 channels.add(b.bind(new InetSocketAddress(host, service.port())).sync().channel());
                 log.info("service {} listening on {}:{} (role {}, dest {})", service.name(), host, service.port(),
                         service.role().configName(), service.dest().configName());

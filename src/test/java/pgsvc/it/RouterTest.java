@@ -1,6 +1,7 @@
 package pgsvc.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.sql.Connection;
@@ -30,6 +31,7 @@ class RouterTest {
     private static int replicaPort;
     private static int defaultPort;
     private static int offlinePort;
+    private static final int LIMITED = PoolerFixture.freePort();
 
     @BeforeAll
     static void start() {
@@ -42,7 +44,8 @@ class RouterTest {
                 .databases("rw = host=m1,m2 dbname=pgsvc target_session_attrs=read-write\n"
                         + "ro = host=m1,m2 dbname=pgsvc target_session_attrs=read-only\n")
                 .sections(sections(cluster, primaryPort, replicaPort,
-                defaultPort, offlinePort)).start();
+                defaultPort, offlinePort).replace("\n[router]\n",
+                "limited = port=" + LIMITED + " role=primary dest=postgres maxconn=1\n\n[router]\n")).start();
         awaitMember("m1", "UP primary");
         awaitMember("m2", "UP replica");
     }
@@ -127,6 +130,25 @@ class RouterTest {
             rs.next();
             assertEquals(cluster.primary().port(), rs.getInt(1));
         }
+    }
+
+    @Test
+    void aServiceAtMaxconnLeavesTheNextClientInTheAcceptQueue() throws Exception {
+        String url = "jdbc:postgresql://127.0.0.1:" + LIMITED + "/pgsvc?loginTimeout=2";
+        try (Connection first = java.sql.DriverManager.getConnection(url, "postgres", "postgres")) {
+            assertTrue(first.isValid(5));
+            // The listener stopped accepting: the second client's login gets no answer before its own deadline.
+            assertThrows(SQLException.class, () -> java.sql.DriverManager.getConnection(url, "postgres", "postgres")
+                    .close());
+        }
+        // The first left, so the listener accepts again (the abandoned connection first, then this one).
+        Await.until(Duration.ofSeconds(20), "a client is served again", () -> {
+            try (Connection next = java.sql.DriverManager.getConnection(url, "postgres", "postgres")) {
+                return next.isValid(5);
+            } catch (SQLException e) {
+                return false;
+            }
+        });
     }
 
     @Test
