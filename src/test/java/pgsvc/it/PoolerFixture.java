@@ -68,6 +68,7 @@ final class PoolerFixture implements AutoCloseable {
         private String userlist = USERLIST;
         private boolean wildcard = true;
         private PgCluster cluster;
+        private int upstreamPort;
         private String sections = "";
 
         private Builder(Map<String, String> settings) {
@@ -98,6 +99,12 @@ final class PoolerFixture implements AutoCloseable {
             return this;
         }
 
+        /** The port [databases] point at on 127.0.0.1, for a server that is not a PgCluster (e.g. Patroni's). */
+        Builder upstreamPort(int port) {
+            this.upstreamPort = port;
+            return this;
+        }
+
         /** Whole sections (e.g. [hosts], [services], [router]) appended after [pgbouncer]. */
         Builder sections(String text) {
             this.sections = text;
@@ -114,7 +121,8 @@ final class PoolerFixture implements AutoCloseable {
             try {
                 Path dir = Files.createTempDirectory("pgsvc-it");
                 Files.writeString(dir.resolve("userlist.txt"), userlist);
-                int primary = (cluster != null ? cluster : PgCluster.shared()).primary().port();
+                int primary = upstreamPort > 0 ? upstreamPort
+                        : (cluster != null ? cluster : PgCluster.shared()).primary().port();
                 StringBuilder ini = new StringBuilder();
                 ini.append("[databases]\n");
                 ini.append("pgsvc = host=127.0.0.1 port=").append(primary).append(" dbname=pgsvc\n");
