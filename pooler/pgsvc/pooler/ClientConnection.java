@@ -228,15 +228,12 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         if ((startup.protocolVersion() & 0xffff) != 0 || !unsupportedProtocolOptions.isEmpty()) {
             channel.write(Messages.negotiateProtocolVersion(channel.alloc(), 0, unsupportedProtocolOptions));
         }
-        if (pooler.clientCount() > pooler.config().maxClientConn()) {
+        boolean console = database.equals("pgbouncer");
+        if (!console && pooler.clientCount() > pooler.config().maxClientConn()) {
             fatal("08P01", "no more connections allowed (max_client_conn)");
             return;
         }
-        if (database.equals("pgbouncer")) {
-            fatal("08P01", "the admin console is not available in this version");
-            return;
-        }
-        dbEntry = pooler.config().database(database);
+        dbEntry = console ? null : pooler.config().database(database);
         auth = new Authenticator(pooler, user);
         state = State.AUTH;
         Authenticator.Step step = auth.begin(channel.alloc());
@@ -325,6 +322,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
 
     private void authenticated() {
         auth = null;
+        if (database.equals("pgbouncer")) {
+            enterConsole();
+            return;
+        }
         if (dbEntry == null) {
             fatal("08P01", "no such database: " + database);
             return;
@@ -342,6 +343,23 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         welcomed = false;
         channel.config().setAutoRead(false);
         requestServer();
+    }
+
+    /** The admin console: admin_users may run everything, stats_users SHOW only; anyone else is refused. */
+    private void enterConsole() {
+        boolean admin = pooler.config().adminUsers().contains(user);
+        boolean stats = admin || pooler.config().statsUsers().contains(user) || pooler.config().authType().equals("any");
+        if (!stats) {
+            fatal("08P01", "not allowed");
+            return;
+        }
+        cancelLoginTimer();
+        // The console is not a pooled client: it does not count against max_client_conn.
+        pooler.clientClosed(this);
+        state = State.CLOSED;
+        ConsoleConnection console = new ConsoleConnection(pooler, user, admin);
+        channel.pipeline().replace(this, "console", console);
+        console.welcome(channel.pipeline().context(console), cancelKey);
     }
 
     /**

@@ -31,6 +31,8 @@ final class Pool {
     private int connecting;
     private int active;
     private volatile boolean retired;
+    private boolean paused;
+    private final List<Runnable> drained = new java.util.ArrayList<>();
     private ErrorFields loginError;
     private long loginErrorAt;
 
@@ -45,6 +47,42 @@ final class Pool {
         this.idle = new ArrayDeque[pooler.loopCount()];
         for (int i = 0; i < idle.length; i++) {
             idle[i] = new ArrayDeque<>();
+        }
+    }
+
+    /**
+     * PAUSE: hand out no more servers, close each as it is released, and run {@code onDrained} once this pool has
+     * no server connection left; clients keep waiting for RESUME (or their query_wait_timeout).
+     */
+    void pause(Runnable onDrained) {
+        exec.execute(() -> {
+            paused = true;
+            drained.add(onDrained);
+            for (ArrayDeque<ServerConnection> list : idle) {
+                ServerConnection server;
+                while ((server = list.pollFirst()) != null) {
+                    server.close("pause");
+                }
+            }
+            checkDrained();
+        });
+    }
+
+    void resume() {
+        exec.execute(() -> {
+            paused = false;
+            drained.clear();
+            if (!waiters.isEmpty()) {
+                launchIfNeeded(waiters.peekFirst().loop());
+            }
+        });
+    }
+
+    private void checkDrained() {
+        if (paused && servers == 0 && !drained.isEmpty()) {
+            List<Runnable> done = new java.util.ArrayList<>(drained);
+            drained.clear();
+            done.forEach(Runnable::run);
         }
     }
 
@@ -71,7 +109,7 @@ final class Pool {
     /** Finds a server for a client: an idle one (its own loop first), else it queues and a new one may be launched. */
     void acquire(ClientConnection client) {
         exec.execute(() -> {
-            ServerConnection server = takeIdle(client.loopIndex());
+            ServerConnection server = paused ? null : takeIdle(client.loopIndex());
             if (server != null) {
                 handOff(client, server);
                 return;
@@ -83,7 +121,9 @@ final class Pool {
             }
             waiters.addLast(client);
             client.startedWaiting();
-            launchIfNeeded(client.loop());
+            if (!paused) {
+                launchIfNeeded(client.loop());
+            }
         });
     }
 
@@ -138,6 +178,7 @@ final class Pool {
                     waiter.fail(ErrorFields.fatal(error.sqlState(), error.message()));
                 }
             }
+            checkDrained();
         });
     }
 
@@ -148,6 +189,7 @@ final class Pool {
             servers--;
             loginError = ErrorFields.fatal("08006", reason);
             loginErrorAt = System.nanoTime();
+            checkDrained();
         });
     }
 
@@ -160,9 +202,10 @@ final class Pool {
             } else {
                 idle[server.loopIndex()].remove(server);
             }
-            if (!waiters.isEmpty()) {
+            if (!waiters.isEmpty() && !paused) {
                 launchIfNeeded(waiters.peekFirst().loop());
             }
+            checkDrained();
         });
     }
 
@@ -180,8 +223,8 @@ final class Pool {
     }
 
     private void offer(ServerConnection server) {
-        if (retired) {
-            server.close("server role changed");
+        if (retired || paused) {
+            server.close(paused ? "pause" : "server role changed");
             return;
         }
         ClientConnection waiter = waiters.pollFirst();

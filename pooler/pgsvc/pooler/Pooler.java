@@ -3,7 +3,10 @@ package pgsvc.pooler;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
+import java.util.Set;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -112,6 +115,17 @@ public final class Pooler {
         this.entryRoutes = resolver;
     }
 
+    private volatile Function<String, ConsoleTable> consoleExtension;
+
+    /** SHOW commands the console does not know itself (the router's SHOW HOSTS, SHOW SERVICES) go here. */
+    public void consoleExtension(Function<String, ConsoleTable> show) {
+        this.consoleExtension = show;
+    }
+
+    Function<String, ConsoleTable> consoleExtension() {
+        return consoleExtension;
+    }
+
     /** The route for a database entry's clients on the plain pooler port, or null to use the entry's host. */
     Route routeFor(DatabaseEntry db) {
         Function<DatabaseEntry, Route> r = entryRoutes;
@@ -189,7 +203,15 @@ public final class Pooler {
         Pool pool = pools.get(key);
         if (pool == null || pool.isRetired()) {
             pool = pools.compute(key, (k, old) -> old != null && !old.isRetired() ? old
-                    : new Pool(this, k, settings(db, database, k.user(), forced != null, endpoint)));
+                    : newPool(k, db, database, forced != null, endpoint));
+        }
+        return pool;
+    }
+
+    private Pool newPool(PoolKey key, DatabaseEntry db, String database, boolean forced, Endpoint endpoint) {
+        Pool pool = new Pool(this, key, settings(db, database, key.user(), forced, endpoint));
+        if (isPaused(database)) {
+            pool.pause(() -> { });
         }
         return pool;
     }
@@ -274,6 +296,53 @@ public final class Pooler {
             address = InetSocketAddress.createUnresolved(s.host(), s.port());
         }
         return b.connect(address);
+    }
+
+    // ---- PAUSE / RESUME ----------------------------------------------------------------------------------------
+
+    /** Databases paused by name; ALL_DATABASES when the whole pooler is. Pools created meanwhile start paused. */
+    private final Set<String> paused = ConcurrentHashMap.newKeySet();
+    private static final String ALL_DATABASES = "";
+
+    boolean isPaused(String database) {
+        return paused.contains(ALL_DATABASES) || paused.contains(database);
+    }
+
+    /**
+     * PAUSE [db]: no pool of the database (or any) hands out servers until RESUME; {@code onDone} runs once every
+     * such pool has closed its servers, that is when running transactions are over.
+     */
+    public void pause(String database, Runnable onDone) {
+        paused.add(database == null ? ALL_DATABASES : database);
+        List<Pool> affected = new ArrayList<>();
+        for (Pool pool : pools.values()) {
+            if (database == null || pool.key.database().equals(database)) {
+                affected.add(pool);
+            }
+        }
+        AtomicInteger left = new AtomicInteger(affected.size() + 1);
+        Runnable one = () -> {
+            if (left.decrementAndGet() == 0) {
+                onDone.run();
+            }
+        };
+        affected.forEach(p -> p.pause(one));
+        one.run();
+    }
+
+    /** RESUME [db]; false if it was not paused. */
+    public boolean resume(String database) {
+        boolean was = paused.remove(database == null ? ALL_DATABASES : database);
+        if (database == null) {
+            was |= !paused.isEmpty();
+            paused.clear();
+        }
+        for (Pool pool : pools.values()) {
+            if (!isPaused(pool.key.database())) {
+                pool.resume();
+            }
+        }
+        return was;
     }
 
     /** Closes idle server connections of every pool (shutdown). */

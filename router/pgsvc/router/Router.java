@@ -16,6 +16,7 @@ import io.netty.channel.EventLoopGroup;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import pgsvc.pooler.ConsoleTable;
 import pgsvc.pooler.Endpoint;
 import pgsvc.pooler.Pooler;
 import pgsvc.pooler.config.Balance;
@@ -79,6 +80,7 @@ final class Router implements AutoCloseable {
             throw new IllegalStateException("[databases] entries with target_session_attrs need health checks: "
                     + "set check_user in [router]");
         }
+        pooler.consoleExtension(this::show);
         Map<String, HostEntry> named = config.hosts();
         pooler.entryRoutes(db -> entryRoutes.computeIfAbsent(db.name(), n -> entryRoute(db, named)));
     }
@@ -165,6 +167,44 @@ final class Router implements AutoCloseable {
                 }
                 retries.forEach(Runnable::run);
                 return;
+            }
+        }
+    }
+
+    // ---- console ---------------------------------------------------------------------------------------------
+
+    /** SHOW HOSTS and SHOW SERVICES: the router's view, which PgBouncer's console has no equivalent of. */
+    ConsoleTable show(String what) {
+        Topology t = topology();
+        switch (what) {
+            case "HOSTS" -> {
+                ConsoleTable table = ConsoleTable.of("name", "cluster", "host", "port", "state", "role", "lag_bytes",
+                        "delayed", "sync_standby", "checks", "failed_checks", "last_error");
+                for (MemberView m : t.members()) {
+                    table.row(m.name(), m.host().cluster(), m.host().host(), m.host().port(), m.up() ? "up" : "down",
+                            m.role().label(), t.lagBytes(m), m.delayed() ? 1 : 0, t.isSyncStandby(m) ? 1 : 0,
+                            m.checks(), m.failures(), m.lastError());
+                }
+                return table;
+            }
+            case "SERVICES" -> {
+                ConsoleTable table = ConsoleTable.of("name", "port", "role", "backup", "dest", "balance", "max_lag",
+                        "maxconn", "serving", "members");
+                for (ServiceRoute route : routes) {
+                    ServiceEntry e = route.service();
+                    StringBuilder backup = new StringBuilder();
+                    for (ServiceRole r : e.backup()) {
+                        backup.append(backup.length() == 0 ? "" : ",").append(r.configName());
+                    }
+                    ServiceRole tier = route.tier();
+                    table.row(e.name(), e.port(), e.role().configName(), backup, e.dest().configName(),
+                            e.balance().configName(), e.maxLagBytes(), e.maxconn(),
+                            tier == null ? null : tier.configName(), String.join(",", route.memberNames()));
+                }
+                return table;
+            }
+            default -> {
+                return null;
             }
         }
     }

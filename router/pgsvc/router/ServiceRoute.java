@@ -68,27 +68,18 @@ final class ServiceRoute implements Route {
         };
     }
 
-    /** Whether this member may still serve this service: it is in the tier the service would pick from now. */
-    boolean admits(Endpoint endpoint) {
-        for (MemberView m : current().members()) {
-            if (m.endpoint().equals(endpoint)) {
-                return true;
-            }
-        }
-        return false;
+    /** The role whose members serve this service now (its own or a backup), or null when none can. */
+    ServiceRole tier() {
+        return current().tier();
     }
 
-    /** Whether the member is eligible for any of this service's roles (its own or a backup). */
-    boolean eligibleAtAll(Topology t, MemberView m) {
-        if (eligible(t, m, service.role())) {
-            return true;
+    /** Names of the members this service chooses from now. */
+    List<String> memberNames() {
+        List<String> names = new ArrayList<>();
+        for (MemberView m : current().members()) {
+            names.add(m.name());
         }
-        for (ServiceRole r : service.backup()) {
-            if (eligible(t, m, r)) {
-                return true;
-            }
-        }
-        return false;
+        return names;
     }
 
     private Choice current() {
