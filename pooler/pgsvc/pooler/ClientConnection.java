@@ -387,6 +387,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     private void welcome(List<Map.Entry<String, String>> serverParams) {
         cancelLoginTimer();
         TrackedParams tracked = pooler.trackedParams();
+        if (route != null && route.readOnly()) {
+            // Told at login and set on every server it uses, so that SHOW and the server agree with the client.
+            vars[tracked.indexOf("default_transaction_read_only")] = "on";
+        }
         ByteBuf out = channel.alloc().buffer(512);
         Messages.authenticationOk(out);
         for (Map.Entry<String, String> p : serverParams) {

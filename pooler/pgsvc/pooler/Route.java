@@ -16,6 +16,11 @@ public interface Route {
      */
     void whenChanged(Runnable retry);
 
+    /** Whether clients of this route are read-only sessions (a replica service): they get default_transaction_read_only. */
+    default boolean readOnly() {
+        return false;
+    }
+
     /** A name for errors and logs, e.g. the service name. */
     String name();
 }

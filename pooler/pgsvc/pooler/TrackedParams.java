@@ -9,8 +9,10 @@ import java.util.Locale;
  * and replayed with SET when the client lands on a server whose values differ.
  */
 final class TrackedParams {
+    /** PgBouncer 1.25's set plus default_transaction_read_only, which 1.26 tracks and read-only services set. */
     static final List<String> ALWAYS = List.of(
-            "client_encoding", "DateStyle", "TimeZone", "standard_conforming_strings", "application_name");
+            "client_encoding", "DateStyle", "TimeZone", "standard_conforming_strings", "application_name",
+            "default_transaction_read_only");
 
     private final String[] names;
     private final String[] lowerNames;

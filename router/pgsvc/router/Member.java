@@ -46,8 +46,8 @@ final class Member {
         this.settings = settings;
         this.router = router;
         this.loop = loop;
-        this.view = new MemberView(host, endpoint, false, MemberRole.UNKNOWN, 0, false, Set.of(), "not checked yet",
-                0, 0);
+        this.view = new MemberView(host, endpoint, false, MemberRole.UNKNOWN, 0, false, Set.of(), -1,
+                "not checked yet", 0, 0);
         this.check = checks.create(this);
     }
 
@@ -89,7 +89,7 @@ final class Member {
     }
 
     /** A check answered: the member is reachable and reports this role and position. */
-    void passed(MemberRole role, long lsn, boolean delayed, Set<String> syncNames) {
+    void passed(MemberRole role, long lsn, boolean delayed, Set<String> syncNames, double replayAge) {
         checks++;
         failures = 0;
         if (role == observed) {
@@ -110,7 +110,7 @@ final class Member {
         if (confirmed != observed) {
             confirmed = observedStreak >= settings.rise() ? observed : MemberRole.UNKNOWN;
         }
-        publish(lsn, delayed, syncNames, null);
+        publish(lsn, delayed, syncNames, replayAge, null);
         scheduleNext();
     }
 
@@ -125,14 +125,14 @@ final class Member {
             up = false;
         }
         MemberView v = view;
-        publish(v.lsn(), v.delayed(), v.syncNames(), reason);
+        publish(v.lsn(), v.delayed(), v.syncNames(), v.replayAgeSeconds(), reason);
         scheduleNext();
     }
 
-    private void publish(long lsn, boolean delayed, Set<String> syncNames, String error) {
+    private void publish(long lsn, boolean delayed, Set<String> syncNames, double replayAge, String error) {
         MemberView old = view;
-        MemberView next = new MemberView(host, endpoint, up, confirmed, lsn, delayed, syncNames, error, checks,
-                failedChecks);
+        MemberView next = new MemberView(host, endpoint, up, confirmed, lsn, delayed, syncNames, replayAge, error,
+                checks, failedChecks);
         view = next;
         if (old.up() != next.up() || old.role() != next.role()) {
             log.info("member {} ({}) is now {} {}{}", host.name(), endpoint, next.up() ? "UP" : "DOWN",

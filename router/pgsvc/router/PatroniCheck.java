@@ -87,7 +87,7 @@ final class PatroniCheck implements HealthCheck {
                 }
             }
         }
-        member.passed(r, lsn, false, Set.copyOf(sync));
+        member.passed(r, lsn, false, Set.copyOf(sync), -1);
     }
 
     private static long number(Object o) {

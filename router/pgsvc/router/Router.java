@@ -179,11 +179,12 @@ final class Router implements AutoCloseable {
         switch (what) {
             case "HOSTS" -> {
                 ConsoleTable table = ConsoleTable.of("name", "cluster", "host", "port", "state", "role", "lag_bytes",
-                        "delayed", "sync_standby", "checks", "failed_checks", "last_error");
+                        "replay_age", "delayed", "sync_standby", "checks", "failed_checks", "last_error");
                 for (MemberView m : t.members()) {
                     table.row(m.name(), m.host().cluster(), m.host().host(), m.host().port(), m.up() ? "up" : "down",
-                            m.role().label(), t.lagBytes(m), m.delayed() ? 1 : 0, t.isSyncStandby(m) ? 1 : 0,
-                            m.checks(), m.failures(), m.lastError());
+                            m.role().label(), t.lagBytes(m),
+                            m.replayAgeSeconds() < 0 ? null : String.format("%.3f", m.replayAgeSeconds()),
+                            m.delayed() ? 1 : 0, t.isSyncStandby(m) ? 1 : 0, m.checks(), m.failures(), m.lastError());
                 }
                 return table;
             }

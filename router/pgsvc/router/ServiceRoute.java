@@ -50,6 +50,11 @@ final class ServiceRoute implements Route {
     }
 
     @Override
+    public boolean readOnly() {
+        return service.role() != ServiceRole.PRIMARY && service.role() != ServiceRole.ANY;
+    }
+
+    @Override
     public void whenChanged(Runnable retry) {
         router.whenChanged(retry);
     }

@@ -39,7 +39,9 @@ final class SqlCheck implements HealthCheck {
             + "ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::bigint, "
             + "current_setting('recovery_min_apply_delay'), "
             + "CASE WHEN pg_is_in_recovery() THEN '' ELSE coalesce((SELECT string_agg(application_name, ',') "
-            + "FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')), '') END";
+            + "FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')), '') END, "
+            + "CASE WHEN pg_is_in_recovery() THEN coalesce(extract(epoch FROM now() - "
+            + "pg_last_xact_replay_timestamp())::float8, -1) ELSE 0 END";
 
     private final Member member;
     private final Pooler pooler;
@@ -102,13 +104,13 @@ final class SqlCheck implements HealthCheck {
         }).channel();
     }
 
-    private void pass(MemberRole role, long lsn, boolean delayed, Set<String> sync) {
+    private void pass(MemberRole role, long lsn, boolean delayed, Set<String> sync, double replayAge) {
         if (!running) {
             return;
         }
         running = false;
         timeout.cancel(false);
-        member.passed(role, lsn, delayed, sync);
+        member.passed(role, lsn, delayed, sync, replayAge);
     }
 
     private void fail(String reason) {
@@ -192,7 +194,8 @@ final class SqlCheck implements HealthCheck {
             if (r.get(3) != null && !r.get(3).isEmpty()) {
                 sync.addAll(List.of(r.get(3).split(",")));
             }
-            pass(role, lsn, delayed, Set.copyOf(sync));
+            double replayAge = r.size() > 4 && r.get(4) != null ? Double.parseDouble(r.get(4)) : -1;
+            pass(role, lsn, delayed, Set.copyOf(sync), replayAge);
         }
 
         @Override

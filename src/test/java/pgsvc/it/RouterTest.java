@@ -9,6 +9,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.Map;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -156,10 +157,14 @@ class RouterTest {
         try (Connection c = java.sql.DriverManager.getConnection(
                 "jdbc:postgresql://127.0.0.1:" + replicaPort + "/pgsvc?prepareThreshold=0", "postgres", "postgres");
              Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SHOW in_hot_standby")) {
+             ResultSet rs = st.executeQuery("SELECT current_setting('in_hot_standby'), "
+                     + "current_setting('default_transaction_read_only')")) {
             rs.next();
             assertEquals("on", rs.getString(1));
-            assertTrue(c.unwrap(org.postgresql.PGConnection.class).getParameterStatuses().containsValue("on"));
+            assertEquals("on", rs.getString(2));
+            Map<String, String> reported = c.unwrap(org.postgresql.PGConnection.class).getParameterStatuses();
+            assertEquals("on", reported.get("in_hot_standby"));
+            assertEquals("on", reported.get("default_transaction_read_only"));
         }
     }
 
