@@ -26,6 +26,11 @@ final class Pool {
 
     private final SerialExecutor exec = new SerialExecutor();
     private final ArrayDeque<ClientConnection> waiters = new ArrayDeque<>();
+    /** When each waiter was queued and each idle server went idle (nanoTime), for reserve_pool and idle timeouts. */
+    private final java.util.IdentityHashMap<ClientConnection, Long> waitSince = new java.util.IdentityHashMap<>();
+    private final java.util.IdentityHashMap<ServerConnection, Long> idleSince = new java.util.IdentityHashMap<>();
+    private boolean used;
+    private boolean capped;
     private final ArrayDeque<ServerConnection>[] idle;
     private int servers;
     private int connecting;
@@ -61,6 +66,7 @@ final class Pool {
             for (ArrayDeque<ServerConnection> list : idle) {
                 ServerConnection server;
                 while ((server = list.pollFirst()) != null) {
+                    idleSince.remove(server);
                     server.close("pause");
                 }
             }
@@ -96,7 +102,7 @@ final class Pool {
         // Waiters were headed for this endpoint; they choose again through their route.
         exec.execute(() -> {
             ClientConnection waiter;
-            while ((waiter = waiters.pollFirst()) != null) {
+            while ((waiter = nextWaiter()) != null) {
                 waiter.reroute();
             }
         });
@@ -120,6 +126,8 @@ final class Pool {
                 return;
             }
             waiters.addLast(client);
+            waitSince.put(client, System.nanoTime());
+            used = true;
             client.startedWaiting();
             if (!paused) {
                 launchIfNeeded(client.loop());
@@ -168,13 +176,14 @@ final class Pool {
         exec.execute(() -> {
             connecting--;
             servers--;
+            pooler.serverSlotFreed(this);
             loginError = error;
             loginErrorAt = System.nanoTime();
             log.warn("S-{}: {} login failed: {}", server.id(), key, error.message());
             // PostgreSQL's own error reaches the clients that were waiting for this pool: nothing else can serve them.
             if (servers == 0 && !"57P03".equals(error.sqlState())) {
                 ClientConnection waiter;
-                while ((waiter = waiters.pollFirst()) != null) {
+                while ((waiter = nextWaiter()) != null) {
                     waiter.fail(ErrorFields.fatal(error.sqlState(), error.message()));
                 }
             }
@@ -187,6 +196,7 @@ final class Pool {
         exec.execute(() -> {
             connecting--;
             servers--;
+            pooler.serverSlotFreed(this);
             loginError = ErrorFields.fatal("08006", reason);
             loginErrorAt = System.nanoTime();
             checkDrained();
@@ -201,7 +211,9 @@ final class Pool {
                 active--;
             } else {
                 idle[server.loopIndex()].remove(server);
+                idleSince.remove(server);
             }
+            pooler.serverSlotFreed(this);
             if (!waiters.isEmpty() && !paused) {
                 launchIfNeeded(waiters.peekFirst().loop());
             }
@@ -210,13 +222,17 @@ final class Pool {
     }
 
     void cancelWait(ClientConnection client) {
-        exec.execute(() -> waiters.remove(client));
+        exec.execute(() -> {
+            waiters.remove(client);
+            waitSince.remove(client);
+        });
     }
 
     /** query_wait_timeout: the client is failed only if it is still queued when the timer fires. */
     void waitTimedOut(ClientConnection client) {
         exec.execute(() -> {
             if (waiters.remove(client)) {
+                waitSince.remove(client);
                 client.fail(ErrorFields.fatal("08P01", "query_wait_timeout"));
             }
         });
@@ -227,20 +243,34 @@ final class Pool {
             server.close(paused ? "pause" : "server role changed");
             return;
         }
-        ClientConnection waiter = waiters.pollFirst();
+        ClientConnection waiter = nextWaiter();
         if (waiter != null) {
             handOff(waiter, server);
-        } else if (settings.roundRobin()) {
+            return;
+        }
+        idleSince.put(server, System.nanoTime());
+        if (settings.roundRobin()) {
             idle[server.loopIndex()].addLast(server);
         } else {
             idle[server.loopIndex()].addFirst(server);
         }
     }
 
+    private ClientConnection nextWaiter() {
+        ClientConnection waiter = waiters.pollFirst();
+        if (waiter != null) {
+            waitSince.remove(waiter);
+        }
+        return waiter;
+    }
+
     private ServerConnection takeIdle(int loopIndex) {
         ServerConnection server = idle[loopIndex].pollFirst();
         for (int i = 0; server == null && i < idle.length; i++) {
             server = idle[i].pollFirst();
+        }
+        if (server != null) {
+            idleSince.remove(server);
         }
         return server;
     }
@@ -263,15 +293,96 @@ final class Pool {
     }
 
     private void launchIfNeeded(EventLoop loop) {
-        if (loginFailing()) {
+        launch(loop, waiters.size(), settings.poolSize());
+    }
+
+    /**
+     * Opens servers while fewer are connecting than {@code wanted} and the pool is under {@code limit} (0 = no
+     * limit). max_db_connections and max_user_connections are shared by pools: at those caps an idle server of a
+     * sibling pool is closed to make room, and this pool is woken when a slot frees.
+     */
+    private void launch(EventLoop loop, int wanted, int limit) {
+        if (loginFailing() || paused) {
             return;
         }
-        int size = settings.poolSize();
-        while (connecting < waiters.size() && (size == 0 || servers < size)) {
+        while (connecting < wanted && (limit == 0 || servers < limit)) {
+            if (!pooler.takeServerSlot(this)) {
+                capped = true;
+                pooler.evictIdleFor(this);
+                return;
+            }
             servers++;
             connecting++;
             ServerConnection.connect(this, loop);
         }
+    }
+
+    /** A server slot under max_db/max_user_connections freed up elsewhere: waiters may get a server now. */
+    void slotFreed() {
+        exec.execute(() -> {
+            if (capped && !waiters.isEmpty()) {
+                capped = false;
+                launchIfNeeded(waiters.peekFirst().loop());
+            }
+        });
+    }
+
+    /** Closes the longest-idle server, if any, to make room for a sibling pool at a shared cap. */
+    void evictOneIdle() {
+        exec.execute(() -> {
+            ServerConnection oldest = null;
+            long oldestSince = Long.MAX_VALUE;
+            for (java.util.Map.Entry<ServerConnection, Long> e : idleSince.entrySet()) {
+                if (e.getValue() < oldestSince) {
+                    oldest = e.getKey();
+                    oldestSince = e.getValue();
+                }
+            }
+            if (oldest != null) {
+                idle[oldest.loopIndex()].remove(oldest);
+                idleSince.remove(oldest);
+                oldest.close("evicted for another pool (max_db_connections/max_user_connections)");
+            }
+        });
+    }
+
+    /**
+     * The janitor's round (PgBouncer's, every third of a second): idle servers past server_idle_timeout (above
+     * min_pool_size) or past their lifetime close; min_pool_size is kept warm for pools that have had a client or
+     * have a forced user; a waiter queued longer than reserve_pool_timeout opens a reserve server.
+     */
+    void maintain(EventLoop loop, boolean forcedUser) {
+        exec.execute(() -> {
+            long now = System.nanoTime();
+            long idleTimeout = TimeUnit.MICROSECONDS.toNanos(settings.idleTimeoutMicros());
+            for (java.util.Iterator<java.util.Map.Entry<ServerConnection, Long>> it = idleSince.entrySet().iterator();
+                    it.hasNext(); ) {
+                java.util.Map.Entry<ServerConnection, Long> e = it.next();
+                ServerConnection server = e.getKey();
+                boolean idleTooLong = idleTimeout > 0 && now - e.getValue() > idleTimeout
+                        && servers > settings.minPoolSize();
+                if (idleTooLong || server.expired()) {
+                    it.remove();
+                    idle[server.loopIndex()].remove(server);
+                    server.close(idleTooLong ? "server idle timeout" : "server lifetime over");
+                }
+            }
+            int min = Math.min(settings.minPoolSize(), settings.poolSize() == 0 ? Integer.MAX_VALUE
+                    : settings.poolSize());
+            if (min > 0 && (used || forcedUser) && servers < min && !retired) {
+                launch(loop, min - servers + connecting, min);
+            }
+            ClientConnection oldest = waiters.peekFirst();
+            long reserveAfter = TimeUnit.MICROSECONDS.toNanos(settings.reservePoolTimeoutMicros());
+            if (oldest != null && settings.reservePoolSize() > 0 && reserveAfter > 0
+                    && now - waitSince.getOrDefault(oldest, now) >= reserveAfter && connecting == 0) {
+                int limit = settings.poolSize() == 0 ? 0 : settings.poolSize() + settings.reservePoolSize();
+                if (limit == 0 || servers < limit) {
+                    log.info("{}: taking connection from reserve_pool", key);
+                    launch(oldest.loop(), 1, limit);
+                }
+            }
+        });
     }
 
     /** Closes every idle server, e.g. at shutdown. */
@@ -281,6 +392,7 @@ final class Pool {
                 for (Iterator<ServerConnection> it = list.iterator(); it.hasNext(); ) {
                     ServerConnection server = it.next();
                     it.remove();
+                    idleSince.remove(server);
                     server.close(reason);
                 }
             }

@@ -27,5 +27,11 @@ record PoolSettings(
         long connectTimeoutMicros,
         long queryWaitTimeoutMicros,
         long lifetimeMicros,
-        String resetQuery) {
+        String resetQuery,
+        int minPoolSize,
+        int reservePoolSize,
+        long reservePoolTimeoutMicros,
+        long idleTimeoutMicros,
+        int maxDbConnections,
+        int maxUserConnections) {
 }

@@ -246,10 +246,17 @@ public final class Pooler {
         String reset = mode == PoolMode.SESSION || c.serverResetQueryAlways() ? c.serverResetQuery() : null;
         String host = endpoint != null ? endpoint.host() : db.hosts().isEmpty() ? null : db.hosts().get(0);
         int port = endpoint != null ? endpoint.port() : db.port();
+        int min = db.minPoolSize() != null ? db.minPoolSize() : c.getInt("min_pool_size");
+        int reserve = u != null && u.reservePoolSize() != null ? u.reservePoolSize()
+                : db.reservePoolSize() != null ? db.reservePoolSize() : c.getInt("reserve_pool_size");
+        int maxDb = db.maxDbConnections() != null ? db.maxDbConnections() : c.getInt("max_db_connections");
+        int maxUser = u != null && u.maxUserConnections() != null ? u.maxUserConnections()
+                : c.getInt("max_user_connections");
+        long lifetime = db.serverLifetime() != null ? db.serverLifetime() * 1_000_000L : c.getMicros("server_lifetime");
         return new PoolSettings(host, port, db.dbname() != null ? db.dbname() : database, serverUser, password,
                 Map.copyOf(startup), mode, size, c.getBool("server_round_robin"), c.getMicros("server_login_retry"),
-                c.getMicros("server_connect_timeout"), c.getMicros("query_wait_timeout"),
-                c.getMicros("server_lifetime"), reset);
+                c.getMicros("server_connect_timeout"), c.getMicros("query_wait_timeout"), lifetime, reset, min,
+                reserve, c.getMicros("reserve_pool_timeout"), c.getMicros("server_idle_timeout"), maxDb, maxUser);
     }
 
     private static void putIfSet(Map<String, String> map, String key, String value) {
@@ -296,6 +303,70 @@ public final class Pooler {
             address = InetSocketAddress.createUnresolved(s.host(), s.port());
         }
         return b.connect(address);
+    }
+
+    // ---- shared server caps (max_db_connections, max_user_connections) ----------------------------------------
+
+    private final Map<String, AtomicInteger> dbServers = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> userServers = new ConcurrentHashMap<>();
+
+    /** Counts a new server against its database's and user's caps; false (nothing counted) if either is full. */
+    boolean takeServerSlot(Pool pool) {
+        PoolSettings s = pool.settings;
+        AtomicInteger db = dbServers.computeIfAbsent(pool.key.database(), k -> new AtomicInteger());
+        AtomicInteger user = userServers.computeIfAbsent(s.serverUser(), k -> new AtomicInteger());
+        if (!increment(db, s.maxDbConnections())) {
+            return false;
+        }
+        if (!increment(user, s.maxUserConnections())) {
+            db.decrementAndGet();
+            return false;
+        }
+        return true;
+    }
+
+    private static boolean increment(AtomicInteger counter, int cap) {
+        while (true) {
+            int n = counter.get();
+            if (cap > 0 && n >= cap) {
+                return false;
+            }
+            if (counter.compareAndSet(n, n + 1)) {
+                return true;
+            }
+        }
+    }
+
+    /** A server of this pool is gone: its slot goes back, and pools waiting at the same caps are woken. */
+    void serverSlotFreed(Pool pool) {
+        dbServers.get(pool.key.database()).decrementAndGet();
+        userServers.get(pool.settings.serverUser()).decrementAndGet();
+        for (Pool other : pools.values()) {
+            if (other != pool && (other.key.database().equals(pool.key.database())
+                    || other.settings.serverUser().equals(pool.settings.serverUser()))) {
+                other.slotFreed();
+            }
+        }
+    }
+
+    /** A pool is at a shared cap with clients waiting: sibling pools give up one idle server each. */
+    void evictIdleFor(Pool pool) {
+        for (Pool other : pools.values()) {
+            if (other != pool && (other.key.database().equals(pool.key.database())
+                    || other.settings.serverUser().equals(pool.settings.serverUser()))) {
+                other.evictOneIdle();
+            }
+        }
+    }
+
+    /** Starts the janitor: every third of a second each pool checks its timeouts and minimum and reserve sizes. */
+    public void startJanitor() {
+        workers.next().scheduleAtFixedRate(() -> {
+            for (Pool pool : pools.values()) {
+                pool.maintain(loops[0], config.database(pool.key.database()) != null
+                        && config.database(pool.key.database()).user() != null);
+            }
+        }, 333, 333, java.util.concurrent.TimeUnit.MILLISECONDS);
     }
 
     // ---- PAUSE / RESUME ----------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ public final class Pgsvc implements AutoCloseable {
         EventLoopGroup workers = transport.newGroup(threads, "pgsvc-io");
         try {
             Pooler pooler = new Pooler(config, authFile, transport, workers);
+            pooler.startJanitor();
             Router router = new Router(config, pooler, workers);
             if (!router.hasMembers()) {
                 router = null;
