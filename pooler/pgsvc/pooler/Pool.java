@@ -197,6 +197,7 @@ final class Pool {
             connecting--;
             servers--;
             pooler.serverSlotFreed(this);
+            settings.hostFailed();
             loginError = ErrorFields.fatal("08006", reason);
             loginErrorAt = System.nanoTime();
             checkDrained();
@@ -373,6 +374,10 @@ final class Pool {
                 launch(loop, min - servers + connecting, min);
             }
             ClientConnection oldest = waiters.peekFirst();
+            if (oldest != null && connecting == 0) {
+                // After a failed connect or login, retry for the waiting clients once server_login_retry passed.
+                launchIfNeeded(oldest.loop());
+            }
             long reserveAfter = TimeUnit.MICROSECONDS.toNanos(settings.reservePoolTimeoutMicros());
             if (oldest != null && settings.reservePoolSize() > 0 && reserveAfter > 0
                     && now - waitSince.getOrDefault(oldest, now) >= reserveAfter && connecting == 0) {

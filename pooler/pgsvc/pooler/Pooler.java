@@ -244,8 +244,10 @@ public final class Pooler {
         putIfSet(startup, "timezone", db.timezone());
         putIfSet(startup, "application_name", db.applicationName());
         String reset = mode == PoolMode.SESSION || c.serverResetQueryAlways() ? c.serverResetQuery() : null;
-        String host = endpoint != null ? endpoint.host() : db.hosts().isEmpty() ? null : db.hosts().get(0);
+        List<String> hosts = endpoint != null ? List.of(endpoint.host()) : db.hosts();
+        String host = hosts.isEmpty() ? null : hosts.get(0);
         int port = endpoint != null ? endpoint.port() : db.port();
+        boolean sticky = DatabaseEntry.LOAD_BALANCE_DISABLE.equals(db.loadBalanceHosts());
         int min = db.minPoolSize() != null ? db.minPoolSize() : c.getInt("min_pool_size");
         int reserve = u != null && u.reservePoolSize() != null ? u.reservePoolSize()
                 : db.reservePoolSize() != null ? db.reservePoolSize() : c.getInt("reserve_pool_size");
@@ -253,7 +255,8 @@ public final class Pooler {
         int maxUser = u != null && u.maxUserConnections() != null ? u.maxUserConnections()
                 : c.getInt("max_user_connections");
         long lifetime = db.serverLifetime() != null ? db.serverLifetime() * 1_000_000L : c.getMicros("server_lifetime");
-        return new PoolSettings(host, port, db.dbname() != null ? db.dbname() : database, serverUser, password,
+        return new PoolSettings(host, hosts, sticky, new AtomicInteger(), port,
+                db.dbname() != null ? db.dbname() : database, serverUser, password,
                 Map.copyOf(startup), mode, size, c.getBool("server_round_robin"), c.getMicros("server_login_retry"),
                 c.getMicros("server_connect_timeout"), c.getMicros("query_wait_timeout"), lifetime, reset, min,
                 reserve, c.getMicros("reserve_pool_timeout"), c.getMicros("server_idle_timeout"), maxDb, maxUser);
@@ -274,13 +277,20 @@ public final class Pooler {
             log.debug("cancel request for an unknown or idle client ignored");
             return;
         }
-        connect(server.channel().eventLoop(), server.pool().settings, 10_000, new ChannelInboundHandlerAdapter() {
-            @Override
-            public void channelActive(ChannelHandlerContext ctx) {
-                ctx.writeAndFlush(Messages.cancelRequest(ctx.alloc(), server.backendPid(), server.backendKey()))
-                        .addListener(ChannelFutureListener.CLOSE);
-            }
-        });
+        // To the very address the server connection is on: with a host list the pool's next host may be another.
+        SocketAddress address = server.channel().remoteAddress();
+        Bootstrap b = new Bootstrap().group(server.channel().eventLoop())
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 10_000)
+                .channel(address instanceof DomainSocketAddress ? transport.domainSocketChannel()
+                        : transport.socketChannel())
+                .handler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.writeAndFlush(Messages.cancelRequest(ctx.alloc(), server.backendPid(),
+                                server.backendKey())).addListener(ChannelFutureListener.CLOSE);
+                    }
+                });
+        b.connect(address);
     }
 
     /**
@@ -292,15 +302,16 @@ public final class Pooler {
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, Math.max(1, timeoutMillis))
                 .handler(handler);
         SocketAddress address;
-        if (s.host() == null || s.host().startsWith("/")) {
-            String dir = s.host() == null ? config.unixSocketDir() : s.host();
+        String host = s.nextHost();
+        if (host == null || host.startsWith("/")) {
+            String dir = host == null ? config.unixSocketDir() : host;
             b.channel(transport.domainSocketChannel());
             address = new DomainSocketAddress(dir + "/.s.PGSQL." + s.port());
         } else {
             b.channel(transport.socketChannel())
                     .option(ChannelOption.TCP_NODELAY, true)
                     .option(ChannelOption.SO_KEEPALIVE, config.getBool("tcp_keepalive"));
-            address = InetSocketAddress.createUnresolved(s.host(), s.port());
+            address = InetSocketAddress.createUnresolved(host, s.port());
         }
         return b.connect(address);
     }
