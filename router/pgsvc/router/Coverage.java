@@ -21,7 +21,9 @@ final class Coverage {
             "log_disconnections", "log_pooler_errors", "logfile", "max_client_conn", "max_packet_size",
             "pidfile", "pool_mode", "query_wait_timeout", "server_connect_timeout", "server_lifetime",
             "server_login_retry", "server_reset_query", "server_reset_query_always", "server_round_robin",
-            "so_reuseport", "stats_users", "tcp_keepalive", "track_extra_parameters", "unix_socket_dir", "verbose");
+            "so_reuseport", "stats_users", "tcp_keepalive", "track_extra_parameters", "unix_socket_dir", "verbose",
+            "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt", "tcp_user_timeout", "tcp_defer_accept",
+            "tcp_socket_buffer", "unix_socket_mode", "unix_socket_group", "load_balance_hosts");
 
     private Coverage() {
     }

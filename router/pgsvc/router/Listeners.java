@@ -1,6 +1,7 @@
 package pgsvc.router;
 
 import java.io.File;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -59,8 +60,7 @@ final class Listeners implements AutoCloseable {
                     .option(ChannelOption.SO_BACKLOG, config.listenBacklog())
                     .childHandler(pooler.clientInitializer());
             channels.add(b.bind(new DomainSocketAddress(socket)).sync().channel());
-            socket.setReadable(true, false);
-            socket.setWritable(true, false);
+            socketPermissions(socket.toPath(), config.getInt("unix_socket_mode"), config.get("unix_socket_group"));
             log.info("listening on unix:{}", socket);
         }
     }
@@ -96,6 +96,33 @@ final class Listeners implements AutoCloseable {
         }
     }
 
+    /** unix_socket_mode (an int, usually octal in the file) and unix_socket_group, as PgBouncer applies them. */
+    private static void socketPermissions(java.nio.file.Path socket, int mode, String group) throws IOException {
+        java.util.Set<java.nio.file.attribute.PosixFilePermission> perms = new java.util.HashSet<>();
+        java.nio.file.attribute.PosixFilePermission[] order = {
+            java.nio.file.attribute.PosixFilePermission.OTHERS_EXECUTE,
+            java.nio.file.attribute.PosixFilePermission.OTHERS_WRITE,
+            java.nio.file.attribute.PosixFilePermission.OTHERS_READ,
+            java.nio.file.attribute.PosixFilePermission.GROUP_EXECUTE,
+            java.nio.file.attribute.PosixFilePermission.GROUP_WRITE,
+            java.nio.file.attribute.PosixFilePermission.GROUP_READ,
+            java.nio.file.attribute.PosixFilePermission.OWNER_EXECUTE,
+            java.nio.file.attribute.PosixFilePermission.OWNER_WRITE,
+            java.nio.file.attribute.PosixFilePermission.OWNER_READ};
+        for (int bit = 0; bit < order.length; bit++) {
+            if ((mode & (1 << bit)) != 0) {
+                perms.add(order[bit]);
+            }
+        }
+        java.nio.file.Files.setPosixFilePermissions(socket, perms);
+        if (group != null && !group.isEmpty()) {
+            java.nio.file.attribute.GroupPrincipal g = socket.getFileSystem().getUserPrincipalLookupService()
+                    .lookupPrincipalByGroupName(group);
+            java.nio.file.Files.getFileAttributeView(socket, java.nio.file.attribute.PosixFileAttributeView.class)
+                    .setGroup(g);
+        }
+    }
+
     private static ServerBootstrap tcp(Pooler pooler, EventLoopGroup boss, Config config) {
         ServerBootstrap b = new ServerBootstrap()
                 .group(boss, pooler.workers())
@@ -105,8 +132,30 @@ final class Listeners implements AutoCloseable {
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childOption(ChannelOption.SO_KEEPALIVE, config.getBool("tcp_keepalive"))
                 .childHandler(pooler.clientInitializer());
-        if (pooler.transport().isEpoll() && config.soReuseport()) {
-            b.option(EpollChannelOption.SO_REUSEPORT, true);
+        if (pooler.transport().isEpoll()) {
+            if (config.soReuseport()) {
+                b.option(EpollChannelOption.SO_REUSEPORT, true);
+            }
+            // Keepalive tuning and TCP_USER_TIMEOUT (ms) as PgBouncer sets them; 0 keeps the kernel's default.
+            if (config.getInt("tcp_keepidle") > 0) {
+                b.childOption(EpollChannelOption.TCP_KEEPIDLE, config.getInt("tcp_keepidle"));
+            }
+            if (config.getInt("tcp_keepintvl") > 0) {
+                b.childOption(EpollChannelOption.TCP_KEEPINTVL, config.getInt("tcp_keepintvl"));
+            }
+            if (config.getInt("tcp_keepcnt") > 0) {
+                b.childOption(EpollChannelOption.TCP_KEEPCNT, config.getInt("tcp_keepcnt"));
+            }
+            if (config.getInt("tcp_user_timeout") > 0) {
+                b.childOption(EpollChannelOption.TCP_USER_TIMEOUT, config.getInt("tcp_user_timeout"));
+            }
+            if (config.getBool("tcp_defer_accept")) {
+                b.option(EpollChannelOption.TCP_DEFER_ACCEPT, 45);
+            }
+        }
+        if (config.getInt("tcp_socket_buffer") > 0) {
+            b.childOption(ChannelOption.SO_SNDBUF, config.getInt("tcp_socket_buffer"))
+                    .childOption(ChannelOption.SO_RCVBUF, config.getInt("tcp_socket_buffer"));
         }
         return b;
     }
