@@ -13,10 +13,22 @@ public final class Main {
 
     public static void main(String[] args) {
         boolean quiet = false;
+        boolean daemon = false;
         int verbose = 0;
         String ini = null;
         for (String arg : args) {
             switch (arg) {
+                case "-d", "--daemon" -> daemon = true;
+                case "-u", "--user" -> {
+                    System.err.println("pgsvc: -u is not supported: a Java process cannot switch users; start pgsvc "
+                            + "as that user (systemd User=, runuser -u USER --)");
+                    System.exit(1);
+                }
+                case "-R", "--reboot" -> {
+                    System.err.println("pgsvc: -R (online restart) is not supported, as in PgBouncer 1.26; use "
+                            + "so_reuseport and restart processes one at a time");
+                    System.exit(1);
+                }
                 case "-h", "--help" -> {
                     usage();
                     return;
@@ -59,13 +71,18 @@ public final class Main {
             System.exit(1);
             return;
         }
+        if (daemon) {
+            System.exit(Daemon.detach(config, args));
+            return;
+        }
         Logging.configure(config.logfile(), Math.max(verbose, config.verbose()), quiet);
         try {
             Path pidfile = config.pidfile() == null || config.pidfile().isEmpty() ? null : Path.of(config.pidfile());
+            Pgsvc pgsvc = Pgsvc.start(config);
+            // Written once listening, so that -d and service managers take a pidfile to mean "up".
             if (pidfile != null) {
                 Files.writeString(pidfile, ProcessHandle.current().pid() + "\n");
             }
-            Pgsvc pgsvc = Pgsvc.start(config);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 pgsvc.close();
                 if (pidfile != null) {
@@ -85,6 +102,7 @@ public final class Main {
     private static void usage() {
         System.out.println("""
                 usage: java -jar pgsvc-pooler.jar [OPTION]... CONFIG_FILE
+                  -d, --daemon   run in the background (needs pidfile and logfile)
                   -q, --quiet    run quietly (no log to stderr)
                   -v, --verbose  increase verbosity (repeatable)
                   -V, --version  print version and exit
