@@ -1,14 +1,26 @@
 package pgsvc.pooler;
 
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.util.List;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.Channel;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.netty.channel.unix.DomainSocketChannel;
+import io.netty.handler.ssl.SslHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import pgsvc.pooler.auth.AuthException;
+import pgsvc.pooler.auth.ConnectionKind;
+import pgsvc.pooler.auth.Hba;
 import pgsvc.pooler.auth.Md5;
+import pgsvc.pooler.auth.OsUsers;
 import pgsvc.pooler.auth.ScramServer;
 import pgsvc.pooler.auth.Secret;
 import pgsvc.protocol.Messages;
@@ -16,8 +28,14 @@ import pgsvc.protocol.Messages;
 /**
  * Client authentication for one login, by auth_type. An unknown user goes through the same exchange against a
  * random secret ("mock auth"), so the answer never tells whether the user or the password was wrong.
+ * <p>With auth_type=hba the first matching rule of the HBA file is looked up once, at construction, and its method
+ * is used as PgBouncer's finish_set_pool does (src/client.c): {@code trust} and {@code peer} still need a user known
+ * to the auth file, {@code md5} turns into SCRAM for a user with a SCRAM secret, {@code password} is auth_type
+ * plain, {@code reject} is FATAL {@code login rejected}, and no matching rule is FATAL
+ * {@code no authentication method is found}.
  */
 final class Authenticator {
+    private static final Logger log = LoggerFactory.getLogger(Authenticator.class);
     private static final SecureRandom RANDOM = new SecureRandom();
 
     /** What to send next: a reply message, success, or a FATAL error text. */
@@ -31,20 +49,67 @@ final class Authenticator {
 
     private final Pooler pooler;
     private final String user;
-    private final String authType;
+    private final String database;
+    private final boolean unix;
+    private final int peerUid;
     private final Secret secret;
     private final boolean known;
+    /** auth_type, or for auth_type=hba the matching rule's method; null when no rule matches. */
+    private final String method;
+    private final Hba.Rule rule;
     private Expect expect = Expect.NOTHING;
     private byte[] salt;
     private ScramServer scram;
 
-    Authenticator(Pooler pooler, String user) {
+    /** A login on this client channel: TCP (address from the channel), Unix socket (peer uid from SO_PEERCRED). */
+    Authenticator(Pooler pooler, String user, String database, Channel channel) {
+        this(pooler, user, database, channel instanceof DomainSocketChannel ? null : inetAddress(channel),
+                channel instanceof DomainSocketChannel, channel.pipeline().get(SslHandler.class) != null,
+                channel instanceof EpollDomainSocketChannel unix ? peerUid(unix) : -1);
+    }
+
+    /**
+     * @param address the client's IP address; null for a Unix-socket client, or for a TCP client whose address is
+     *                unknown (no HBA rule matches it then)
+     * @param unix whether the client came over the Unix socket
+     * @param peerUid the OS uid of a Unix-socket client's process, -1 when unknown
+     */
+    Authenticator(Pooler pooler, String user, String database, InetAddress address, boolean unix, boolean tls,
+                  int peerUid) {
         this.pooler = pooler;
         this.user = user;
-        this.authType = pooler.config().authType();
+        this.database = database;
+        this.unix = unix;
+        this.peerUid = peerUid;
         String stored = pooler.authFile() == null ? null : pooler.authFile().secret(user);
         this.known = stored != null;
         this.secret = stored != null ? Secret.parse(stored) : Secret.parse(randomPassword());
+        String authType = pooler.config().authType();
+        if (authType.equals("hba")) {
+            Hba hba = pooler.hba();
+            rule = hba == null || (!unix && address == null) ? null
+                    : hba.match(ConnectionKind.NORMAL, database, user, unix ? null : address, tls);
+            method = rule == null ? null : rule.method() == Hba.Method.PASSWORD ? "plain" : rule.method().keyword();
+            if (rule != null) {
+                log.debug("db={} user={}: {} line {} matched", database, user, hba.file(), rule.line());
+            }
+        } else {
+            rule = null;
+            method = authType;
+        }
+    }
+
+    private static InetAddress inetAddress(Channel channel) {
+        return channel.remoteAddress() instanceof InetSocketAddress in ? in.getAddress() : null;
+    }
+
+    /** SO_PEERCRED: a getsockopt on the connected socket, which does not block. */
+    private static int peerUid(EpollDomainSocketChannel channel) {
+        try {
+            return channel.peerCredentials().uid();
+        } catch (IOException e) {
+            return -1;
+        }
     }
 
     private static String randomPassword() {
@@ -55,7 +120,10 @@ final class Authenticator {
 
     /** The first step: an authentication request, or immediate success or failure. */
     Step begin(ByteBufAllocator alloc) {
-        switch (authType) {
+        if (method == null) {
+            return Step.fail("no authentication method is found");
+        }
+        switch (method) {
             case "any" -> {
                 return new Step(null, true, null);
             }
@@ -77,10 +145,41 @@ final class Authenticator {
             case "scram-sha-256" -> {
                 return beginScram(alloc);
             }
+            case "reject" -> {
+                return Step.fail("login rejected");
+            }
+            case "cert" -> {
+                // No client certificates without TLS, and pgsvc has no client TLS yet.
+                return Step.fail("certificate authentication failed");
+            }
+            case "peer" -> {
+                return peer() ? new Step(null, true, null) : Step.fail("unix socket login rejected");
+            }
             default -> {
-                return Step.fail("auth_type " + authType + " is not supported yet");
+                return Step.fail("auth_type " + method + " is not supported yet");
             }
         }
+    }
+
+    /**
+     * PgBouncer's login_as_unix_peer: a Unix-socket client whose user is known (auth_file), and whose OS user is the
+     * requested user or, with {@code map=}, maps to it.
+     */
+    private boolean peer() {
+        if (!unix || peerUid < 0 || !known || rule == null) {
+            return false;
+        }
+        String osUser = pooler.hba().osUserName(peerUid);
+        if (osUser == null) {
+            log.info("db={} user={}: peer uid {} has no name in {}", database, user, peerUid, OsUsers.PASSWD);
+            return false;
+        }
+        boolean ok = rule.map() != null ? rule.map().allows(osUser, user) : osUser.equals(user);
+        if (!ok) {
+            log.info("db={} user={}: peer OS user {} is not allowed{}", database, user, osUser,
+                    rule.map() != null ? " by ident map " + rule.map().name() : "");
+        }
+        return ok;
     }
 
     private Step beginScram(ByteBufAllocator alloc) {

@@ -234,7 +234,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         dbEntry = console ? null : pooler.config().database(database);
-        auth = new Authenticator(pooler, user);
+        auth = new Authenticator(pooler, user, database, channel);
         state = State.AUTH;
         Authenticator.Step step = auth.begin(channel.alloc());
         if (step.error() != null) {

@@ -22,7 +22,7 @@ final class Pool {
 
     final PoolKey key;
     final Pooler pooler;
-    final PoolSettings settings;
+    volatile PoolSettings settings;
 
     private final SerialExecutor exec = new SerialExecutor();
     private final ArrayDeque<ClientConnection> waiters = new ArrayDeque<>();
@@ -316,6 +316,16 @@ final class Pool {
             connecting++;
             ServerConnection.connect(this, loop);
         }
+    }
+
+    /** RELOAD changed sizes or timeouts (not where the servers are): they apply from now on. */
+    void reconfigure(PoolSettings next) {
+        exec.execute(() -> {
+            settings = next;
+            if (!waiters.isEmpty()) {
+                launchIfNeeded(waiters.peekFirst().loop());
+            }
+        });
     }
 
     /** A server slot under max_db/max_user_connections freed up elsewhere: waiters may get a server now. */

@@ -29,6 +29,7 @@ import io.netty.util.concurrent.EventExecutor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import pgsvc.pooler.auth.Hba;
 import pgsvc.pooler.config.AuthFile;
 import pgsvc.pooler.config.Config;
 import pgsvc.pooler.config.DatabaseEntry;
@@ -57,6 +58,7 @@ public final class Pooler {
     private volatile Function<DatabaseEntry, Route> entryRoutes;
     private volatile Config config;
     private volatile AuthFile authFile;
+    private volatile Hba hba;
 
     public Pooler(Config config, AuthFile authFile, Transport transport, EventLoopGroup workers) {
         this.config = config;
@@ -77,6 +79,16 @@ public final class Pooler {
 
     public AuthFile authFile() {
         return authFile;
+    }
+
+    /** The auth_hba_file's rules when auth_type = hba, else null. */
+    public Hba hba() {
+        return hba;
+    }
+
+    /** Sets the HBA rules (at startup and on RELOAD); logins that start afterwards use them. */
+    public void hba(Hba rules) {
+        this.hba = rules;
     }
 
     public Transport transport() {
@@ -425,6 +437,44 @@ public final class Pooler {
             }
         }
         return was;
+    }
+
+    /**
+     * RELOAD: the new snapshot replaces the old whole. Each pool gets its new settings; a pool whose servers would
+     * now be elsewhere (host, port, dbname, user, password changed) or whose database is gone is retired, so its
+     * idle servers close now and busy ones when released, as PgBouncer's close_needed does. Clients stay connected.
+     */
+    public void reload(Config next, AuthFile nextAuthFile) {
+        this.config = next;
+        this.authFile = nextAuthFile;
+        for (Pool pool : pools.values()) {
+            DatabaseEntry db = next.database(pool.key.database());
+            if (db == null) {
+                pool.retire("database removed");
+                continue;
+            }
+            PoolSettings old = pool.settings;
+            PoolSettings fresh = settings(db, pool.key.database(), pool.key.user(), db.user() != null,
+                    pool.key.endpoint());
+            boolean moved = !fresh.hosts().equals(old.hosts()) || fresh.port() != old.port()
+                    || !fresh.dbname().equals(old.dbname()) || !fresh.serverUser().equals(old.serverUser())
+                    || !java.util.Objects.equals(fresh.serverPassword(), old.serverPassword())
+                    || !fresh.startupParams().equals(old.startupParams());
+            if (moved) {
+                pool.retire("database changed by RELOAD");
+            } else {
+                pool.reconfigure(fresh);
+            }
+        }
+    }
+
+    /** Server connections of all pools, open or opening (SHUTDOWN WAIT_FOR_SERVERS waits for none). */
+    public int serverCount() {
+        int n = 0;
+        for (AtomicInteger c : dbServers.values()) {
+            n += c.get();
+        }
+        return n;
     }
 
     /** Closes idle server connections of every pool (shutdown). */

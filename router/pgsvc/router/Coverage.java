@@ -14,7 +14,8 @@ import pgsvc.pooler.config.Setting;
  */
 final class Coverage {
     static final Set<String> APPLIED = Set.of(
-            "admin_users", "auth_file", "auth_type", "client_login_timeout", "conffile", "default_pool_size",
+            "admin_users", "auth_file", "auth_hba_file", "auth_ident_file", "auth_type", "client_login_timeout",
+            "conffile", "default_pool_size",
             "max_db_connections", "max_user_connections", "min_pool_size", "reserve_pool_size",
             "reserve_pool_timeout", "server_idle_timeout",
             "ignore_startup_parameters", "listen_addr", "listen_backlog", "listen_port", "log_connections",

@@ -171,7 +171,7 @@ final class Listeners implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         for (Channel ch : channels) {
             ch.close().syncUninterruptibly();
         }

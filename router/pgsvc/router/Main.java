@@ -93,6 +93,7 @@ public final class Main {
                     }
                 }
             }, "pgsvc-shutdown"));
+            Signals.install(pgsvc);
         } catch (Exception e) {
             org.slf4j.LoggerFactory.getLogger(Main.class).error("startup failed: {}", e.toString());
             System.exit(1);

@@ -8,9 +8,11 @@ import org.slf4j.LoggerFactory;
 
 import pgsvc.pooler.Pooler;
 import pgsvc.pooler.Transport;
+import pgsvc.pooler.auth.Hba;
 import pgsvc.pooler.config.AuthFile;
 import pgsvc.pooler.config.Config;
 import pgsvc.pooler.config.ConfigException;
+import pgsvc.pooler.config.Setting;
 
 /** One running pgsvc: event loops, the pooler and its listeners. Main runs one; tests start them in-process. */
 public final class Pgsvc implements AutoCloseable {
@@ -39,6 +41,10 @@ public final class Pgsvc implements AutoCloseable {
         if (authFile != null) {
             authFile.warnings().forEach(log::warn);
         }
+        Hba hba = Hba.loadFor(config);
+        if (hba != null) {
+            hba.warnings().forEach(log::warn);
+        }
         for (String name : Coverage.notApplied(config)) {
             log.warn("setting {} is accepted but not applied by this version of pgsvc", name);
         }
@@ -48,6 +54,7 @@ public final class Pgsvc implements AutoCloseable {
         EventLoopGroup workers = transport.newGroup(threads, "pgsvc-io");
         try {
             Pooler pooler = new Pooler(config, authFile, transport, workers);
+            pooler.hba(hba);
             pooler.startJanitor();
             Router router = new Router(config, pooler, workers);
             if (!router.hasMembers()) {
@@ -65,6 +72,63 @@ public final class Pgsvc implements AutoCloseable {
             workers.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
             throw e;
         }
+    }
+
+    /**
+     * RELOAD (SIGHUP): parses the file again and applies it whole; a file with an error leaves the running
+     * configuration in place and says why. Settings that need a restart are named.
+     */
+    public boolean reload() {
+        Config current = pooler.config();
+        Config next;
+        AuthFile auth;
+        Hba hba;
+        try {
+            next = Config.load(current.file());
+            auth = next.authFile() == null ? null : AuthFile.load(next.authFile());
+            hba = Hba.loadFor(next);
+        } catch (ConfigException e) {
+            log.error("RELOAD failed, keeping the running configuration: {}", e.getMessage());
+            return false;
+        }
+        for (Setting s : Setting.all()) {
+            if (!s.reloadable() && !java.util.Objects.equals(current.get(s.name()), next.get(s.name()))) {
+                log.warn("RELOAD: {} changed, which takes effect only after a restart", s.name());
+            }
+        }
+        if (!current.hosts().equals(next.hosts()) || !current.services().equals(next.services())
+                || !current.router().equals(next.router())) {
+            log.warn("RELOAD: [hosts], [services] and [router] changes take effect only after a restart");
+        }
+        pooler.reload(next, auth);
+        pooler.hba(hba);
+        log.info("RELOAD: configuration reloaded from {}", next.file());
+        return true;
+    }
+
+    /**
+     * Stops accepting and exits once nothing is left to wait for: no server connection (SIGINT, PgBouncer's
+     * SHUTDOWN WAIT_FOR_SERVERS, which pauses first) or no client (SIGTERM, WAIT_FOR_CLIENTS). {@code exit} runs
+     * on a thread of its own, never on an event loop.
+     */
+    public void shutdown(boolean waitForClients, Runnable exit) {
+        listeners.close();
+        Runnable exitOnItsOwnThread = () -> new Thread(exit, "pgsvc-exit").start();
+        if (!waitForClients) {
+            pooler.pause(null, exitOnItsOwnThread);
+            return;
+        }
+        workers.next().scheduleAtFixedRate(new Runnable() {
+            private boolean done;
+
+            @Override
+            public void run() {
+                if (!done && pooler.clientCount() == 0) {
+                    done = true;
+                    exitOnItsOwnThread.run();
+                }
+            }
+        }, 0, 100, java.util.concurrent.TimeUnit.MILLISECONDS);
     }
 
     public int port() {

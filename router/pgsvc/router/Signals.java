@@ -1,0 +1,47 @@
+package pgsvc.router;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import sun.misc.Signal;
+
+/**
+ * PgBouncer's signals: HUP reload, INT safe shutdown (wait for servers), TERM wait for clients (1.23+), a second
+ * INT or TERM exits at once, USR1 pause, USR2 resume. QUIT stays the JVM's (a thread dump), since HotSpot owns it.
+ */
+final class Signals {
+    private static final Logger log = LoggerFactory.getLogger(Signals.class);
+
+    private Signals() {
+    }
+
+    static void install(Pgsvc pgsvc) {
+        AtomicBoolean stopping = new AtomicBoolean();
+        handle("HUP", () -> pgsvc.reload());
+        handle("USR1", () -> pgsvc.pooler().pause(null, () -> log.info("PAUSE done: all servers released")));
+        handle("USR2", () -> pgsvc.pooler().resume(null));
+        handle("INT", () -> {
+            if (stopping.getAndSet(true)) {
+                System.exit(0);
+            }
+            log.info("got SIGINT, shutting down, waiting for servers");
+            pgsvc.shutdown(false, () -> System.exit(0));
+        });
+        handle("TERM", () -> {
+            if (stopping.getAndSet(true)) {
+                System.exit(0);
+            }
+            log.info("got SIGTERM, shutting down, waiting for clients");
+            pgsvc.shutdown(true, () -> System.exit(0));
+        });
+    }
+
+    private static void handle(String name, Runnable action) {
+        try {
+            Signal.handle(new Signal(name), s -> action.run());
+        } catch (IllegalArgumentException e) {
+            log.warn("cannot handle SIG{}: {}", name, e.getMessage());
+        }
+    }
+}
