@@ -45,6 +45,10 @@ class AuthTest {
         return PoolerFixture.builder(settings).userlist(userlist).databases(databases).start();
     }
 
+    private static String currentUser(PoolerFixture pooler, String user, String password) throws SQLException {
+        return currentUser(pooler, "pgsvc", user, password);
+    }
+
     private static String currentUser(PoolerFixture pooler, String db, String user, String password)
             throws SQLException {
         try (Connection c = pooler.connect(db, user, password, new Properties());
@@ -78,10 +82,9 @@ class AuthTest {
     void md5AcceptsTheRightPasswordFromPgjdbcAndPsql() throws Exception {
         try (PoolerFixture pooler = start("md5")) {
             assertEquals(AUTH_MD5, firstAuthRequest(pooler, PgCluster.MD5_USER));
-            assertEquals(PgCluster.MD5_USER, currentUser(pooler, "pgsvc", PgCluster.MD5_USER, PgCluster.MD5_PASSWORD));
+            assertEquals(PgCluster.MD5_USER, currentUser(pooler, PgCluster.MD5_USER, PgCluster.MD5_PASSWORD));
             // The auth file holds scrampass in plain text: the pooler logs in to PostgreSQL with SCRAM for this role.
-            assertEquals(PgCluster.SCRAM_USER,
-                    currentUser(pooler, "pgsvc", PgCluster.SCRAM_USER, PgCluster.SCRAM_PASSWORD));
+            assertEquals(PgCluster.SCRAM_USER, currentUser(pooler, PgCluster.SCRAM_USER, PgCluster.SCRAM_PASSWORD));
             assertEquals(PgCluster.MD5_USER, Tools.psql(pooler.port(), PgCluster.MD5_USER, PgCluster.MD5_PASSWORD,
                     "pgsvc", "SELECT current_user").value());
         }
@@ -98,10 +101,9 @@ class AuthTest {
     void scramAcceptsTheRightPasswordFromPgjdbcAndPsql() throws Exception {
         try (PoolerFixture pooler = start("scram-sha-256")) {
             assertEquals(AUTH_SASL, firstAuthRequest(pooler, PgCluster.SCRAM_USER));
-            assertEquals(PgCluster.SCRAM_USER,
-                    currentUser(pooler, "pgsvc", PgCluster.SCRAM_USER, PgCluster.SCRAM_PASSWORD));
+            assertEquals(PgCluster.SCRAM_USER, currentUser(pooler, PgCluster.SCRAM_USER, PgCluster.SCRAM_PASSWORD));
             // A plain-text secret serves SCRAM with the client, and md5 with PostgreSQL for this role.
-            assertEquals(PgCluster.MD5_USER, currentUser(pooler, "pgsvc", PgCluster.MD5_USER, PgCluster.MD5_PASSWORD));
+            assertEquals(PgCluster.MD5_USER, currentUser(pooler, PgCluster.MD5_USER, PgCluster.MD5_PASSWORD));
             assertEquals(PgCluster.SCRAM_USER, Tools.psql(pooler.port(), PgCluster.SCRAM_USER,
                     PgCluster.SCRAM_PASSWORD, "pgsvc", "SELECT current_user").value());
         }
@@ -118,9 +120,8 @@ class AuthTest {
     void plainAsksForTheCleartextPassword() throws Exception {
         try (PoolerFixture pooler = start("plain")) {
             assertEquals(AUTH_CLEARTEXT, firstAuthRequest(pooler, PgCluster.MD5_USER));
-            assertEquals(PgCluster.MD5_USER, currentUser(pooler, "pgsvc", PgCluster.MD5_USER, PgCluster.MD5_PASSWORD));
-            assertEquals(PgCluster.SCRAM_USER,
-                    currentUser(pooler, "pgsvc", PgCluster.SCRAM_USER, PgCluster.SCRAM_PASSWORD));
+            assertEquals(PgCluster.MD5_USER, currentUser(pooler, PgCluster.MD5_USER, PgCluster.MD5_PASSWORD));
+            assertEquals(PgCluster.SCRAM_USER, currentUser(pooler, PgCluster.SCRAM_USER, PgCluster.SCRAM_PASSWORD));
             wrongPasswordAndUnknownUserFailAlike(pooler, PgCluster.MD5_USER, "password authentication failed");
         }
     }
@@ -129,7 +130,7 @@ class AuthTest {
     void trustLetsAKnownUserInWithoutAPasswordButNotAnUnknownOne() throws Exception {
         try (PoolerFixture pooler = start("trust")) {
             assertEquals(AUTH_OK, firstAuthRequest(pooler, PgCluster.MD5_USER));
-            assertEquals(PgCluster.MD5_USER, currentUser(pooler, "pgsvc", PgCluster.MD5_USER, "anything at all"));
+            assertEquals(PgCluster.MD5_USER, currentUser(pooler, PgCluster.MD5_USER, "anything at all"));
             assertFatal("08P01", "\"trust\" authentication failed",
                     () -> pooler.connect("no_such_user", "anything at all").close());
         }
@@ -144,7 +145,7 @@ class AuthTest {
         String userlist = "\"" + PgCluster.TRUST_USER + "\" \"" + secret + "\"\n";
         try (PoolerFixture pooler = start("md5", userlist, "")) {
             assertEquals(AUTH_SASL, firstAuthRequest(pooler, PgCluster.TRUST_USER));
-            assertEquals(PgCluster.TRUST_USER, currentUser(pooler, "pgsvc", PgCluster.TRUST_USER, "trustpass"));
+            assertEquals(PgCluster.TRUST_USER, currentUser(pooler, PgCluster.TRUST_USER, "trustpass"));
             assertFatal("08P01", "SASL authentication failed",
                     () -> pooler.connect(PgCluster.TRUST_USER, "not-the-password").close());
             // PgBouncer picks SCRAM by the user's secret; an unknown user has none, so its mock login is md5.
@@ -169,8 +170,7 @@ class AuthTest {
         try (PoolerFixture pooler = start("md5", userlist, "")) {
             assertEquals(AUTH_SASL, firstAuthRequest(pooler, PgCluster.SCRAM_USER));
             // SCRAM pass-through: the keys the client proved are the ones PostgreSQL checks.
-            assertEquals(PgCluster.SCRAM_USER,
-                    currentUser(pooler, "pgsvc", PgCluster.SCRAM_USER, PgCluster.SCRAM_PASSWORD));
+            assertEquals(PgCluster.SCRAM_USER, currentUser(pooler, PgCluster.SCRAM_USER, PgCluster.SCRAM_PASSWORD));
         }
     }
 
@@ -181,11 +181,11 @@ class AuthTest {
         String userlist = "\"" + PgCluster.MD5_USER + "\" \"" + md5 + "\"\n";
         try (PoolerFixture pooler = start("md5", userlist, "")) {
             assertEquals(AUTH_MD5, firstAuthRequest(pooler, PgCluster.MD5_USER));
-            assertEquals(PgCluster.MD5_USER, currentUser(pooler, "pgsvc", PgCluster.MD5_USER, PgCluster.MD5_PASSWORD));
+            assertEquals(PgCluster.MD5_USER, currentUser(pooler, PgCluster.MD5_USER, PgCluster.MD5_PASSWORD));
             try (WireClient w = WireClient.open(pooler.port())) {
                 List<WireClient.Message> login = w.login(PgCluster.MD5_USER, PgCluster.MD5_PASSWORD, Map.of());
                 assertEquals('Z', login.get(login.size() - 1).type(), () -> "login ended with " + login);
-                assertEquals(List.of(PgCluster.MD5_USER), w.query("SELECT session_user"));
+                assertEquals(List.of(PgCluster.MD5_USER), w.query("SELECT session_user").orThrow().values());
             }
             wrongPasswordAndUnknownUserFailAlike(pooler, PgCluster.MD5_USER, "password authentication failed");
         }

@@ -62,7 +62,7 @@ class BackpressureTest {
     @Test
     void aStalledClientStallsItsOwnServer() throws Exception {
         try (PoolerFixture pooler = pooler();
-             RawClient slow = RawClient.login(pooler.port(), USER, PASSWORD, 32 * 1024)) {
+             WireClient slow = WireClient.connect(pooler.port(), USER, PASSWORD, 32 * 1024)) {
             // The first client of the pool: its server is opened on its own event loop.
             streamToAStalledClient(pooler, slow);
         }
@@ -71,8 +71,8 @@ class BackpressureTest {
     @Test
     void aStalledClientStallsAServerOfAnotherEventLoop() throws Exception {
         try (PoolerFixture pooler = pooler();
-             RawClient first = RawClient.login(pooler.port(), USER, PASSWORD);
-             RawClient slow = RawClient.login(pooler.port(), USER, PASSWORD, 32 * 1024)) {
+             WireClient first = WireClient.connect(pooler.port(), USER, PASSWORD);
+             WireClient slow = WireClient.connect(pooler.port(), USER, PASSWORD, 32 * 1024)) {
             // Accepted clients go round-robin over the event loops, so with two or more loops `slow` is on another
             // loop than `first`, and is given the idle server `first` opened on its loop.
             assertEquals(List.of("1"), first.query("SELECT 1").orThrow().values());
@@ -80,7 +80,7 @@ class BackpressureTest {
         }
     }
 
-    private static void streamToAStalledClient(PoolerFixture pooler, RawClient slow) throws Exception {
+    private static void streamToAStalledClient(PoolerFixture pooler, WireClient slow) throws Exception {
         // pgsvc's channels allocate from the default allocator; only then does its metric measure pgsvc's buffers.
         assertSame(PooledByteBufAllocator.DEFAULT, ByteBufAllocator.DEFAULT);
         try (Connection admin = PgCluster.shared().primary().connect("pgsvc", "postgres", "postgres")) {
@@ -116,7 +116,7 @@ class BackpressureTest {
             }
             assertTrue(blockedOnWrite(admin), "the big result is still stalled after the other client's query");
 
-            RawClient.Result all = slow.readResult(false).orThrow();
+            WireClient.Result all = slow.readResult(false).orThrow();
             assertEquals(ROWS, all.dataRows());
             assertEquals(List.of("SELECT " + ROWS), all.tags());
             assertEquals('I', all.txStatus());

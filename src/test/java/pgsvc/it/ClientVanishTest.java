@@ -50,9 +50,9 @@ class ClientVanishTest {
     void aClientVanishingInsideATransactionReleasesItsRowLock() throws Exception {
         int poolSize = 2;
         try (PoolerFixture pooler = pooler(poolSize);
-             RawClient holder = RawClient.login(pooler.port(), USER, PASSWORD)) {
+             WireClient holder = WireClient.connect(pooler.port(), USER, PASSWORD)) {
             assertEquals('T', holder.query("BEGIN").orThrow().txStatus());
-            RawClient.Result locked = holder.query("SELECT v FROM it_vanish WHERE id = 1 FOR UPDATE").orThrow();
+            WireClient.Result locked = holder.query("SELECT v FROM it_vanish WHERE id = 1 FOR UPDATE").orThrow();
             assertEquals(List.of("one"), locked.values());
             assertEquals('T', locked.txStatus());
             assertEquals(1, TestRoles.backends(USER, "idle in transaction"),
@@ -97,7 +97,7 @@ class ClientVanishTest {
             // The pool's only server is kept busy until the test lets it go, instead of for a guessed sleep.
             gate.setAutoCommit(false);
             gateSt.execute("SELECT pg_advisory_xact_lock(4242)");
-            try (RawClient busy = RawClient.login(pooler.port(), USER, PASSWORD)) {
+            try (WireClient busy = WireClient.connect(pooler.port(), USER, PASSWORD)) {
                 busy.sendQuery("SELECT pg_advisory_xact_lock(4242)");
                 Await.until(DEADLINE, "the pool's server waits on the advisory lock", () -> {
                     // Not on `gate`: inside its transaction pg_stat_activity would stay as first read.
@@ -111,15 +111,15 @@ class ClientVanishTest {
 
                 // First in the queue: vanishes. Second, queued after the first (its login alone takes several round
                 // trips through pgsvc): must be served when the server comes free.
-                try (RawClient vanisher = RawClient.login(pooler.port(), USER, PASSWORD)) {
+                try (WireClient vanisher = WireClient.connect(pooler.port(), USER, PASSWORD)) {
                     vanisher.sendQuery("SELECT 'vanished'");
-                    try (RawClient next = RawClient.login(pooler.port(), USER, PASSWORD)) {
+                    try (WireClient next = WireClient.connect(pooler.port(), USER, PASSWORD)) {
                         next.sendQuery("SELECT 'served'");
                         vanisher.vanish();
 
                         gate.commit();
                         assertEquals(1, busy.readResult(true).orThrow().dataRows());
-                        RawClient.Result served = next.readResult(true).orThrow();
+                        WireClient.Result served = next.readResult(true).orThrow();
                         assertEquals(List.of("served"), served.values());
                         assertEquals('I', served.txStatus());
                     }

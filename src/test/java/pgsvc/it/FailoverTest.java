@@ -5,18 +5,17 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.Properties;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import pgsvc.testing.Await;
 import pgsvc.testing.PgCluster;
 import pgsvc.testing.PgClusterExtension;
 
@@ -27,37 +26,33 @@ import pgsvc.testing.PgClusterExtension;
  */
 @ExtendWith(PgClusterExtension.class)
 class FailoverTest {
-    private static PgCluster cluster;
-    private static PoolerFixture pgsvc;
     private static final int PRIMARY = PoolerFixture.freePort();
     private static final int REPLICA = PoolerFixture.freePort();
     private static final int DEFAULT = PoolerFixture.freePort();
     private static final int OFFLINE = PoolerFixture.freePort();
+    private static RouterFixture router;
 
     @BeforeAll
     static void start() {
-        cluster = PgCluster.startNew();
-        pgsvc = PoolerFixture.builder(PoolerFixture.defaults()).cluster(cluster)
-                .databases("rw = host=m1,m2 dbname=pgsvc target_session_attrs=read-write\n")
-                .sections(RouterTest.sections(cluster, PRIMARY, REPLICA, DEFAULT, OFFLINE)).start();
-        Await.until(Duration.ofSeconds(20), "both members up",
-                () -> "UP primary".equals(pgsvc.pgsvc().memberState("m1"))
-                        && "UP replica".equals(pgsvc.pgsvc().memberState("m2")));
+        var pooler = PoolerFixture.builder(PoolerFixture.defaults())
+                .databases("rw = host=m1,m2 dbname=pgsvc target_session_attrs=read-write\n");
+        router = RouterFixture.start(pooler, c -> RouterFixture.pigstySections(c, PRIMARY, REPLICA, DEFAULT, OFFLINE));
+        router.awaitMember("m1", "UP primary");
+        router.awaitMember("m2", "UP replica");
     }
 
     @AfterAll
     static void stop() {
-        pgsvc.close();
-        cluster.close();
+        router.close();
     }
 
     private static Connection connect(int port) throws SQLException {
-        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/pgsvc?prepareThreshold=0"
-                + "&connectTimeout=5&socketTimeout=10", "postgres", "postgres");
+        return RouterFixture.connect(port, "prepareThreshold=0&connectTimeout=5&socketTimeout=10");
     }
 
     @Test
     void thePrimaryServiceFollowsAPromotion() throws Exception {
+        PgCluster cluster = router.cluster();
         try (Connection setup = connect(PRIMARY); Statement st = setup.createStatement()) {
             st.execute("CREATE TABLE failover_log (id serial primary key, note text)");
         }
@@ -65,7 +60,8 @@ class FailoverTest {
             try (Statement st = idle.createStatement()) {
                 st.execute("INSERT INTO failover_log (note) VALUES ('before')");
             }
-            try (Statement st = direct.createStatement(); ResultSet rs = st.executeQuery("SELECT pg_is_in_recovery()")) {
+            try (Statement st = direct.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT pg_is_in_recovery()")) {
                 rs.next();
                 assertTrue(rs.getBoolean(1), "the offline service landed on the replica");
             }
@@ -89,7 +85,7 @@ class FailoverTest {
             long ms = (System.nanoTime() - t0) / 1_000_000;
             System.out.printf("failover (sql checks): first write %d ms after the primary stopped, %d failed "
                     + "attempts%n", ms, errors);
-            assertEquals("UP primary", pgsvc.pgsvc().memberState("m2"));
+            assertEquals("UP primary", router.memberState("m2"));
 
             // The client that sat idle between transactions carries on, on the new primary, with no error.
             try (Statement st = idle.createStatement();
@@ -99,7 +95,7 @@ class FailoverTest {
                 assertEquals(cluster.replica().port(), rs.getInt(1));
             }
             // The pooler port's read-write entry follows too, with no reload.
-            try (Connection c = pgsvc.connect("rw", "postgres", "postgres", new java.util.Properties());
+            try (Connection c = router.pgsvc().connect("rw", "postgres", "postgres", new Properties());
                  Statement st = c.createStatement();
                  ResultSet rs = st.executeQuery("INSERT INTO failover_log (note) VALUES ('via 6432') "
                          + "RETURNING inet_server_port()")) {

@@ -118,7 +118,7 @@ class LoginTest {
             List<WireClient.Message> login = w.login(PgCluster.MD5_USER, PgCluster.MD5_PASSWORD,
                     Map.of("options", "-c DateStyle=German"));
             assertEquals('Z', login.get(login.size() - 1).type(), () -> "login ended with " + login);
-            assertEquals(List.of("German, DMY"), w.query("SHOW DateStyle"));
+            assertEquals(List.of("German, DMY"), w.query("SHOW DateStyle").orThrow().values());
         }
     }
 
@@ -148,7 +148,7 @@ class LoginTest {
             assertEquals('N', w.readByte());
             List<WireClient.Message> login = w.login(PgCluster.MD5_USER, PgCluster.MD5_PASSWORD, Map.of());
             assertEquals('Z', login.get(login.size() - 1).type(), () -> "login ended with " + login);
-            assertEquals(List.of(PgCluster.MD5_USER), w.query("SELECT current_user"));
+            assertEquals(List.of(PgCluster.MD5_USER), w.query("SELECT current_user").orThrow().values());
         }
         try (Connection c = md5(pooler, props("sslmode", "prefer"))) {
             assertEquals(PgCluster.MD5_USER, show(c, "SELECT current_user"));

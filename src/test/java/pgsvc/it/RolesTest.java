@@ -1,13 +1,12 @@
 package pgsvc.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static pgsvc.it.RouterFixture.lands;
+import static pgsvc.it.RouterFixture.where;
 
 import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 
@@ -28,57 +27,40 @@ import pgsvc.testing.PgClusterExtension;
  */
 @ExtendWith(PgClusterExtension.class)
 class RolesTest {
-    private static PgCluster cluster;
-    private static PoolerFixture pgsvc;
     private static final int STANDBY = PoolerFixture.freePort();
     private static final int DELAYED = PoolerFixture.freePort();
     private static final int REPLICA = PoolerFixture.freePort();
+    private static RouterFixture router;
 
     @BeforeAll
     static void start() {
-        cluster = PgCluster.startNew();
-        String sections = "\n[hosts]\n"
+        router = RouterFixture.start(PoolerFixture.builder(PoolerFixture.defaults()), RolesTest::sections);
+        router.awaitMember(router.cluster().replica().name(), "UP replica");
+        router.awaitMember("m1", "UP primary");
+    }
+
+    /** The replica's host name is its cluster_name, the application_name synchronous_standby_names matches. */
+    private static String sections(PgCluster cluster) {
+        return "\n[hosts]\n"
                 + "m1 = host=127.0.0.1 port=" + cluster.primary().port() + "\n"
                 + cluster.replica().name() + " = host=127.0.0.1 port=" + cluster.replica().port() + "\n"
                 + "\n[services]\n"
                 + "standby = port=" + STANDBY + " role=standby backup=primary dest=postgres\n"
                 + "delayed = port=" + DELAYED + " role=delayed dest=postgres\n"
                 + "replica = port=" + REPLICA + " role=replica backup=primary dest=postgres\n"
-                + "\n[router]\ncheck_user = postgres\ncheck_interval = 0.2\ncheck_fast_interval = 0.1\n"
-                + "check_down_interval = 0.2\nrise = 2\nfall = 2\n";
-        pgsvc = PoolerFixture.builder(PoolerFixture.defaults()).cluster(cluster).sections(sections).start();
-        Await.until(Duration.ofSeconds(20), "both members up",
-                () -> "UP replica".equals(pgsvc.pgsvc().memberState(cluster.replica().name()))
-                        && "UP primary".equals(pgsvc.pgsvc().memberState("m1")));
+                + RouterFixture.FAST_CHECKS;
     }
 
     @AfterAll
     static void stop() {
-        pgsvc.close();
-        cluster.close();
-    }
-
-    private static int where(int port) throws SQLException {
-        try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/pgsvc"
-                + "?connectTimeout=5", "postgres", "postgres");
-             Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT inet_server_port()")) {
-            rs.next();
-            return rs.getInt(1);
-        }
-    }
-
-    private static boolean lands(int servicePort, int memberPort) {
-        try {
-            return where(servicePort) == memberPort;
-        } catch (SQLException e) {
-            return false;
-        }
+        router.close();
     }
 
     @Test
     void synchronousStandbyAndDelayedReplica() throws Exception {
-        int primary = cluster.primary().port();
-        int replica = cluster.replica().port();
+        PgCluster cluster = router.cluster();
+        String primary = router.wherePrimary();
+        String replica = router.whereReplica();
         // Asynchronous at first: the standby service has no member of its role and uses its backup, the primary.
         assertEquals(primary, where(STANDBY));
         assertEquals(replica, where(REPLICA));

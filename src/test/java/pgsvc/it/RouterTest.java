@@ -3,13 +3,16 @@ package pgsvc.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static pgsvc.it.RouterFixture.where;
 
 import java.sql.Connection;
+import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Properties;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -26,125 +29,77 @@ import pgsvc.testing.PgClusterExtension;
  */
 @ExtendWith(PgClusterExtension.class)
 class RouterTest {
-    private static PgCluster cluster;
-    private static PoolerFixture pgsvc;
-    private static int primaryPort;
-    private static int replicaPort;
-    private static int defaultPort;
-    private static int offlinePort;
+    private static final int PRIMARY = PoolerFixture.freePort();
+    private static final int REPLICA = PoolerFixture.freePort();
+    private static final int DEFAULT = PoolerFixture.freePort();
+    private static final int OFFLINE = PoolerFixture.freePort();
     private static final int LIMITED = PoolerFixture.freePort();
+    private static RouterFixture router;
 
     @BeforeAll
     static void start() {
-        cluster = PgCluster.startNew();
-        primaryPort = PoolerFixture.freePort();
-        replicaPort = PoolerFixture.freePort();
-        defaultPort = PoolerFixture.freePort();
-        offlinePort = PoolerFixture.freePort();
-        pgsvc = PoolerFixture.builder(PoolerFixture.defaults()).cluster(cluster)
+        var pooler = PoolerFixture.builder(PoolerFixture.defaults())
                 .databases("rw = host=m1,m2 dbname=pgsvc target_session_attrs=read-write\n"
-                        + "ro = host=m1,m2 dbname=pgsvc target_session_attrs=read-only\n")
-                .sections(sections(cluster, primaryPort, replicaPort,
-                defaultPort, offlinePort).replace("\n[router]\n",
-                "limited = port=" + LIMITED + " role=primary dest=postgres maxconn=1\n\n[router]\n")).start();
-        awaitMember("m1", "UP primary");
-        awaitMember("m2", "UP replica");
-    }
-
-    static String sections(PgCluster c, int primaryPort, int replicaPort, int defaultPort, int offlinePort) {
-        return "\n[hosts]\n"
-                + "m1 = host=127.0.0.1 port=" + c.primary().port() + "\n"
-                + "m2 = host=127.0.0.1 port=" + c.replica().port() + "\n"
-                + "\n[services]\n"
-                + "primary = port=" + primaryPort + " role=primary dest=pooler\n"
-                + "replica = port=" + replicaPort + " role=replica backup=primary dest=pooler\n"
-                + "default = port=" + defaultPort + " role=primary dest=postgres\n"
-                + "offline = port=" + offlinePort + " role=offline backup=replica dest=postgres\n"
-                + "\n[router]\n"
-                + "check_user = postgres\n"
-                + "check_interval = 0.2\n"
-                + "check_fast_interval = 0.1\n"
-                + "check_down_interval = 0.2\n"
-                + "check_timeout = 1\n"
-                + "rise = 2\n"
-                + "fall = 2\n";
+                        + "ro = host=m1,m2 dbname=pgsvc target_session_attrs=read-only\n");
+        router = RouterFixture.start(pooler, c -> RouterFixture.pigstySections(c, PRIMARY, REPLICA, DEFAULT, OFFLINE,
+                "limited = port=" + LIMITED + " role=primary dest=postgres maxconn=1\n"));
+        router.awaitMember("m1", "UP primary");
+        router.awaitMember("m2", "UP replica");
     }
 
     @AfterAll
     static void stop() {
-        pgsvc.close();
-        cluster.close();
+        router.close();
     }
 
-    private static void awaitMember(String name, String state) {
-        Await.until(Duration.ofSeconds(20), name + " is " + state,
-                () -> state.equals(pgsvc.pgsvc().memberState(name)));
-    }
-
-    /** (server port, in recovery) of the member a new connection through the service lands on. */
-    private static String where(int servicePort) throws SQLException {
-        try (Connection c = java.sql.DriverManager.getConnection(
-                "jdbc:postgresql://127.0.0.1:" + servicePort + "/pgsvc?prepareThreshold=0", "postgres", "postgres");
-             Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SELECT inet_server_port(), pg_is_in_recovery()")) {
-            rs.next();
-            return rs.getInt(1) + "/" + rs.getBoolean(2);
+    /** "(server port)/(in recovery)" of the member a new session gets through the plain pooler port and {@code db}. */
+    private static String whereDb(String db) throws SQLException {
+        try (Connection c = router.pgsvc().connect(db, "postgres", "postgres", new Properties())) {
+            return where(c);
         }
     }
 
     @Test
     void eachServiceReachesTheMemberItsRoleNames() throws Exception {
-        String primary = cluster.primary().port() + "/false";
-        String replica = cluster.replica().port() + "/true";
-        assertEquals(primary, where(primaryPort));
-        assertEquals(replica, where(replicaPort));
-        assertEquals(primary, where(defaultPort));
+        String primary = router.wherePrimary();
+        String replica = router.whereReplica();
+        assertEquals(primary, where(PRIMARY));
+        assertEquals(replica, where(REPLICA));
+        assertEquals(primary, where(DEFAULT));
         // No offline-tagged member: the offline service uses its backup tier, the replica, never the primary.
-        assertEquals(replica, where(offlinePort));
-    }
-
-    /** The same as {@link #where(int)} through the plain pooler port and a database name. */
-    private static String whereDb(String db) throws SQLException {
-        try (Connection c = pgsvc.connect(db, "postgres", "postgres", new java.util.Properties());
-             Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SELECT inet_server_port(), pg_is_in_recovery()")) {
-            rs.next();
-            return rs.getInt(1) + "/" + rs.getBoolean(2);
-        }
+        assertEquals(replica, where(OFFLINE));
     }
 
     @Test
     void databaseEntriesWithTargetSessionAttrsFollowRoles() throws Exception {
-        assertEquals(cluster.primary().port() + "/false", whereDb("rw"));
-        assertEquals(cluster.replica().port() + "/true", whereDb("ro"));
+        assertEquals(router.wherePrimary(), whereDb("rw"));
+        assertEquals(router.whereReplica(), whereDb("ro"));
     }
 
     @Test
     void aSmartClientWithAMultiHostUrlPicksThePrimaryService() throws Exception {
         // libpq's target_session_attrs, pgjdbc's targetServerType: the client asks each address until one is
         // writable; through pgsvc the answer comes from the member behind each service.
-        String url = "jdbc:postgresql://127.0.0.1:" + replicaPort + ",127.0.0.1:" + primaryPort
+        String url = "jdbc:postgresql://127.0.0.1:" + REPLICA + ",127.0.0.1:" + PRIMARY
                 + "/pgsvc?targetServerType=primary&prepareThreshold=0";
-        try (Connection c = java.sql.DriverManager.getConnection(url, "postgres", "postgres");
+        try (Connection c = DriverManager.getConnection(url, "postgres", "postgres");
              Statement st = c.createStatement();
              ResultSet rs = st.executeQuery("SELECT inet_server_port(), pg_is_in_recovery()")) {
             rs.next();
-            assertEquals(cluster.primary().port(), rs.getInt(1));
+            assertEquals(router.cluster().primary().port(), rs.getInt(1));
         }
     }
 
     @Test
     void aServiceAtMaxconnLeavesTheNextClientInTheAcceptQueue() throws Exception {
-        String url = "jdbc:postgresql://127.0.0.1:" + LIMITED + "/pgsvc?loginTimeout=2";
-        try (Connection first = java.sql.DriverManager.getConnection(url, "postgres", "postgres")) {
+        try (Connection first = RouterFixture.connect(LIMITED, "loginTimeout=2")) {
             assertTrue(first.isValid(5));
             // The listener stopped accepting: the second client's login gets no answer before its own deadline.
-            assertThrows(SQLException.class, () -> java.sql.DriverManager.getConnection(url, "postgres", "postgres")
-                    .close());
+            assertThrows(SQLException.class, () -> RouterFixture.connect(LIMITED, "loginTimeout=2").close());
         }
         // The first left, so the listener accepts again (the abandoned connection first, then this one).
         Await.until(Duration.ofSeconds(20), "a client is served again", () -> {
-            try (Connection next = java.sql.DriverManager.getConnection(url, "postgres", "postgres")) {
+            try (Connection next = RouterFixture.connect(LIMITED, "loginTimeout=2")) {
                 return next.isValid(5);
             } catch (SQLException e) {
                 return false;
@@ -154,8 +109,7 @@ class RouterTest {
 
     @Test
     void aClientOnTheReplicaServiceSeesAHotStandby() throws Exception {
-        try (Connection c = java.sql.DriverManager.getConnection(
-                "jdbc:postgresql://127.0.0.1:" + replicaPort + "/pgsvc?prepareThreshold=0", "postgres", "postgres");
+        try (Connection c = RouterFixture.connect(REPLICA, "prepareThreshold=0");
              Statement st = c.createStatement();
              ResultSet rs = st.executeQuery("SELECT current_setting('in_hot_standby'), "
                      + "current_setting('default_transaction_read_only')")) {
@@ -170,17 +124,18 @@ class RouterTest {
 
     @Test
     void theReplicaServiceFallsBackToThePrimaryAndReturns() throws Exception {
-        String primary = cluster.primary().port() + "/false";
-        String replica = cluster.replica().port() + "/true";
+        String primary = router.wherePrimary();
+        String replica = router.whereReplica();
+        PgCluster cluster = router.cluster();
         cluster.replica().stop();
         try {
-            awaitMember("m2", "DOWN replica");
-            assertEquals(primary, where(replicaPort));
+            router.awaitMember("m2", "DOWN replica");
+            assertEquals(primary, where(REPLICA));
         } finally {
             cluster.replica().start();
         }
-        awaitMember("m2", "UP replica");
-        assertEquals(replica, where(replicaPort));
-        assertEquals(replica, where(offlinePort));
+        router.awaitMember("m2", "UP replica");
+        assertEquals(replica, where(REPLICA));
+        assertEquals(replica, where(OFFLINE));
     }
 }

@@ -4,9 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -33,40 +31,36 @@ import pgsvc.testing.Tools;
  */
 @ExtendWith(PgClusterExtension.class)
 class SwitchoverTest {
-    private static PgCluster cluster;
-    private static PoolerFixture pgsvc;
     private static final int PRIMARY = PoolerFixture.freePort();
     private static final int REPLICA = PoolerFixture.freePort();
     private static final int DEFAULT = PoolerFixture.freePort();
     private static final int OFFLINE = PoolerFixture.freePort();
+    private static RouterFixture router;
 
     @BeforeAll
     static void start() {
-        cluster = PgCluster.startNew();
         var settings = PoolerFixture.defaults();
         settings.put("admin_users", "postgres");
-        pgsvc = PoolerFixture.builder(settings).cluster(cluster)
-                .sections(RouterTest.sections(cluster, PRIMARY, REPLICA, DEFAULT, OFFLINE)).start();
-        Await.until(Duration.ofSeconds(20), "both members up",
-                () -> "UP primary".equals(pgsvc.pgsvc().memberState("m1"))
-                        && "UP replica".equals(pgsvc.pgsvc().memberState("m2")));
+        router = RouterFixture.start(PoolerFixture.builder(settings),
+                c -> RouterFixture.pigstySections(c, PRIMARY, REPLICA, DEFAULT, OFFLINE));
+        router.awaitMember("m1", "UP primary");
+        router.awaitMember("m2", "UP replica");
     }
 
     @AfterAll
     static void stop() {
-        pgsvc.close();
-        cluster.close();
+        router.close();
     }
 
     private static ProcResult console(String command) {
-        return Tools.psql(pgsvc.port(), "postgres", "postgres", "pgbouncer", command);
+        return Tools.psql(router.pgsvc().port(), "postgres", "postgres", "pgbouncer", command);
     }
 
     @Test
     void consoleShowsTheRoutersView() {
         ProcResult hosts = console("SHOW HOSTS");
         assertEquals(0, hosts.exitCode(), hosts.describe());
-        assertTrue(hosts.stdout().contains("m1|default|127.0.0.1|" + cluster.primary().port() + "|up|primary"),
+        assertTrue(hosts.stdout().contains("m1|default|127.0.0.1|" + router.cluster().primary().port() + "|up|primary"),
                 hosts.stdout());
         ProcResult services = console("SHOW SERVICES");
         assertTrue(services.stdout().contains("replica|" + REPLICA + "|replica|primary|pooler|roundrobin"),
@@ -79,8 +73,8 @@ class SwitchoverTest {
 
     @Test
     void pauseSwitchoverResumeWithoutAClientError() throws Exception {
-        try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + PRIMARY + "/pgsvc",
-                "postgres", "postgres"); Statement st = c.createStatement()) {
+        PgCluster cluster = router.cluster();
+        try (Connection c = RouterFixture.connect(PRIMARY, ""); Statement st = c.createStatement()) {
             st.execute("CREATE TABLE switchover_log (id serial primary key, worker int, port int)");
         }
         AtomicBoolean running = new AtomicBoolean(true);
@@ -90,8 +84,7 @@ class SwitchoverTest {
         for (int w = 0; w < 4; w++) {
             int worker = w;
             Thread t = new Thread(() -> {
-                try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + PRIMARY
-                        + "/pgsvc?prepareThreshold=0&socketTimeout=120", "postgres", "postgres")) {
+                try (Connection c = RouterFixture.connect(PRIMARY, "prepareThreshold=0&socketTimeout=120")) {
                     c.setAutoCommit(false);
                     try (Statement st = c.createStatement()) {
                         while (running.get()) {
@@ -114,8 +107,7 @@ class SwitchoverTest {
         assertEquals(0, pause.exitCode(), pause.describe());
         cluster.primary().stop();
         cluster.replica().promote();
-        Await.until(Duration.ofSeconds(20), "the router sees the new primary",
-                () -> "UP primary".equals(pgsvc.pgsvc().memberState("m2")));
+        router.awaitMember("m2", "UP primary");
         int beforeResume = commits.get();
         ProcResult resume = console("RESUME");
         assertEquals(0, resume.exitCode(), resume.describe());

@@ -1,9 +1,11 @@
 package pgsvc.it;
 
+import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
@@ -17,12 +19,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A PostgreSQL client on a plain socket, for what pgjdbc never sends (a v2 startup, garbage, a bare CancelRequest) or
- * hides (which authentication request came, the bytes before EOF). Reads time out after {@link #TIMEOUT_MILLIS}, the
- * deadline of every wait here.
+ * A PostgreSQL client on a plain socket, for what a driver never sends (a v2 startup, garbage, a bare CancelRequest),
+ * hides (which authentication request came, the bytes before EOF) or never does (send a query and then not read its
+ * result, or vanish with a TCP reset in the middle of a transaction). Logs in to database pgsvc answering cleartext
+ * and MD5 password requests. Every read gives up after {@link #TIMEOUT_MILLIS}, the deadline of every wait here.
  */
 final class WireClient implements AutoCloseable {
-    static final int TIMEOUT_MILLIS = 10_000;
+    static final int TIMEOUT_MILLIS = 60_000;
     static final int PROTOCOL_3 = 3 << 16;
 
     /** One backend message: its type byte and its body (without type and length). */
@@ -45,19 +48,80 @@ final class WireClient implements AutoCloseable {
         }
     }
 
+    /**
+     * What one simple Query brought, up to its ReadyForQuery.
+     *
+     * @param values    first column of each DataRow, if they were kept
+     * @param dataRows  number of DataRow messages
+     * @param tags      CommandComplete tags, in order
+     * @param sqlState  SQLSTATE of the ErrorResponse, or null
+     * @param error     fields of the ErrorResponse, or null
+     * @param txStatus  the ReadyForQuery status: 'I', 'T' or 'E'
+     */
+    record Result(List<String> values, long dataRows, List<String> tags, String sqlState, String error, char txStatus) {
+        Result orThrow() {
+            if (sqlState != null) {
+                throw new IllegalStateException("query failed: " + sqlState + " " + error);
+            }
+            return this;
+        }
+    }
+
     private final Socket socket;
     private final DataInputStream in;
     private final OutputStream out;
+    /** Set once a ReadyForQuery came: only then does {@link #close()} say Terminate. */
+    private boolean ready;
 
     private WireClient(Socket socket) throws IOException {
         this.socket = socket;
-        socket.setSoTimeout(TIMEOUT_MILLIS);
-        this.in = new DataInputStream(socket.getInputStream());
+        this.in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 65536));
         this.out = socket.getOutputStream();
     }
 
     static WireClient open(int port) throws IOException {
-        return new WireClient(new Socket("127.0.0.1", port));
+        return open(port, 0);
+    }
+
+    /**
+     * Connects and sends nothing yet; {@code receiveBuffer} > 0 sets SO_RCVBUF first, to keep what the kernel buffers
+     * small.
+     */
+    static WireClient open(int port, int receiveBuffer) throws IOException {
+        Socket socket = new Socket();
+        try {
+            if (receiveBuffer > 0) {
+                socket.setReceiveBufferSize(receiveBuffer);
+            }
+            socket.setSoTimeout(TIMEOUT_MILLIS);
+            socket.connect(new InetSocketAddress("127.0.0.1", port), TIMEOUT_MILLIS);
+            return new WireClient(socket);
+        } catch (IOException | RuntimeException e) {
+            socket.close();
+            throw e;
+        }
+    }
+
+    /** Connects and logs in to database pgsvc, or fails with what the pooler answered instead of ReadyForQuery. */
+    static WireClient connect(int port, String user, String password) throws IOException {
+        return connect(port, user, password, 0);
+    }
+
+    static WireClient connect(int port, String user, String password, int receiveBuffer) throws IOException {
+        WireClient c = open(port, receiveBuffer);
+        try {
+            List<Message> login = c.login(user, password, Map.of());
+            Message last = login.get(login.size() - 1);
+            if (last.type() == 'E') {
+                throw new IOException("login failed: " + last.fields());
+            } else if (last.type() != 'Z') {
+                throw new IOException("unsupported authentication request " + last.authCode());
+            }
+            return c;
+        } catch (IOException | RuntimeException e) {
+            c.socket.close();
+            throw e;
+        }
     }
 
     void sendRaw(byte[] bytes) throws IOException {
@@ -83,6 +147,11 @@ final class WireClient implements AutoCloseable {
         sendUntyped(80877102, ByteBuffer.allocate(8).putInt(pid).putInt(secret).array());
     }
 
+    /** Sends a simple Query and returns at once, without reading anything. */
+    void sendQuery(String sql) throws IOException {
+        sendTyped('Q', cstringBytes(sql));
+    }
+
     /** One byte, as the answer to SSLRequest; -1 at EOF. */
     int readByte() throws IOException {
         return in.read();
@@ -90,10 +159,7 @@ final class WireClient implements AutoCloseable {
 
     Message read() throws IOException {
         char type = (char) in.readUnsignedByte();
-        int length = in.readInt();
-        byte[] body = new byte[length - 4];
-        in.readFully(body);
-        return new Message(type, body);
+        return new Message(type, readBody(in.readInt() - 4));
     }
 
     /** Reads messages until one of {@code type}, skipping others; fails with what came if an ErrorResponse comes. */
@@ -131,8 +197,8 @@ final class WireClient implements AutoCloseable {
 
     /**
      * Logs in as {@code user} with a v3 StartupMessage, answering cleartext and MD5 password requests, and returns
-     * everything up to and including ReadyForQuery; the first message that is not part of a login (an ErrorResponse)
-     * is returned last.
+     * everything up to and including ReadyForQuery; the first message that is not part of a login (an ErrorResponse,
+     * an authentication request this client cannot answer) is returned last.
      */
     List<Message> login(String user, String password, Map<String, String> extra) throws IOException {
         Map<String, String> params = new LinkedHashMap<>();
@@ -147,46 +213,93 @@ final class WireClient implements AutoCloseable {
             if (m.type() == 'R' && m.authCode() == 3) {
                 sendTyped('p', cstringBytes(password));
             } else if (m.type() == 'R' && m.authCode() == 5) {
-                byte[] salt = new byte[4];
-                System.arraycopy(m.body(), 4, salt, 0, 4);
                 String inner = md5Hex((password + user).getBytes(StandardCharsets.UTF_8));
-                byte[] outer = new byte[32 + 4];
-                System.arraycopy(inner.getBytes(StandardCharsets.US_ASCII), 0, outer, 0, 32);
-                System.arraycopy(salt, 0, outer, 32, 4);
-                sendTyped('p', cstringBytes("md5" + md5Hex(outer)));
+                ByteArrayOutputStream outer = new ByteArrayOutputStream();
+                outer.writeBytes(inner.getBytes(StandardCharsets.US_ASCII));
+                outer.write(m.body(), 4, 4);
+                sendTyped('p', cstringBytes("md5" + md5Hex(outer.toByteArray())));
             } else if (m.type() == 'R' && m.authCode() != 0) {
                 return seen;
             } else if (m.type() == 'Z' || m.type() == 'E') {
+                ready = m.type() == 'Z';
                 return seen;
             }
         }
     }
 
-    /** A simple Query; returns the first column of each DataRow, and fails on an ErrorResponse. */
-    List<String> query(String sql) throws IOException {
-        sendTyped('Q', cstringBytes(sql));
+    /** Sends a simple Query and reads its result, keeping the first column of each row. */
+    Result query(String sql) throws IOException {
+        sendQuery(sql);
+        return readResult(true);
+    }
+
+    /** Reads up to and including ReadyForQuery; {@code keepValues} false only counts rows, for huge results. */
+    Result readResult(boolean keepValues) throws IOException {
         List<String> values = new ArrayList<>();
+        List<String> tags = new ArrayList<>();
+        long rows = 0;
+        String sqlState = null;
         String error = null;
         while (true) {
-            Message m = read();
-            if (m.type() == 'D') {
-                ByteBuffer b = ByteBuffer.wrap(m.body());
-                b.getShort();
-                int len = b.getInt();
-                values.add(len < 0 ? null : new String(m.body(), b.position(), len, StandardCharsets.UTF_8));
-            } else if (m.type() == 'E') {
-                error = m.fields().toString();
-            } else if (m.type() == 'Z') {
-                if (error != null) {
-                    throw new IOException("query failed: " + error);
+            char type = (char) in.readUnsignedByte();
+            int length = in.readInt() - 4;
+            if (type == 'D' && !keepValues) {
+                rows++;
+                in.skipNBytes(length);
+                continue;
+            }
+            Message m = new Message(type, readBody(length));
+            switch (type) {
+                case 'D' -> {
+                    rows++;
+                    ByteBuffer b = ByteBuffer.wrap(m.body());
+                    b.getShort();
+                    int len = b.getInt();
+                    values.add(len < 0 ? null : new String(m.body(), b.position(), len, StandardCharsets.UTF_8));
                 }
-                return values;
+                case 'C' -> tags.add(new String(m.body(), 0, length - 1, StandardCharsets.UTF_8));
+                case 'E' -> {
+                    sqlState = m.fields().get('C');
+                    error = m.fields().toString();
+                }
+                case 'Z' -> {
+                    return new Result(values, rows, tags, sqlState, error, (char) m.body()[0]);
+                }
+                default -> {
+                    // RowDescription, NoticeResponse, ParameterStatus: nothing to check here
+                }
             }
         }
     }
 
     void terminate() throws IOException {
         sendTyped('X', new byte[0]);
+    }
+
+    /** Goes away as a crashed client would: no Terminate, and a reset rather than an orderly FIN. */
+    void vanish() throws IOException {
+        socket.setSoLinger(true, 0);
+        socket.close();
+    }
+
+    /** Terminate if a login completed, then close. */
+    @Override
+    public void close() throws IOException {
+        try {
+            if (ready && !socket.isClosed()) {
+                terminate();
+            }
+        } catch (IOException alreadyGone) {
+            // closing anyway
+        } finally {
+            socket.close();
+        }
+    }
+
+    private byte[] readBody(int length) throws IOException {
+        byte[] body = new byte[length];
+        in.readFully(body);
+        return body;
     }
 
     private void sendUntyped(int code, byte[] body) throws IOException {
@@ -225,10 +338,5 @@ final class WireClient implements AutoCloseable {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-    }
-
-    @Override
-    public void close() throws IOException {
-        socket.close();
     }
 }

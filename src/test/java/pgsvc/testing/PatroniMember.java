@@ -1,9 +1,7 @@
 package pgsvc.testing;
 
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.SQLException;
-import java.util.Properties;
 
 /**
  * One member of a {@link PatroniCluster}: its Patroni name, and where its PostgreSQL and Patroni's REST API listen.
@@ -22,15 +20,7 @@ public record PatroniMember(String name, String host, int pgPort, int restPort) 
 
     /** A JDBC connection over TCP; {@code password} may be null for a trust user. */
     public Connection connect(String db, String user, String password) throws SQLException {
-        Properties props = new Properties();
-        props.setProperty("user", user);
-        if (password != null) {
-            props.setProperty("password", password);
-        }
-        props.setProperty("connectTimeout", "10");
-        props.setProperty("sslmode", "disable");
-        props.setProperty("gssEncMode", "disable");
-        return DriverManager.getConnection(jdbcUrl(db), props);
+        return Jdbc.connect(jdbcUrl(db), user, password);
     }
 
     /** A superuser connection to database {@code postgres}. */

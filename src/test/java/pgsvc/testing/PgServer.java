@@ -2,12 +2,10 @@ package pgsvc.testing;
 
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
-import java.util.Properties;
 
 /** One PostgreSQL server of a {@link PgCluster}: where to reach it, and pg_ctl's stop, start and promote. */
 public final class PgServer {
@@ -60,15 +58,7 @@ public final class PgServer {
 
     /** A JDBC connection over TCP; {@code password} may be null for a trust user. */
     public Connection connect(String db, String user, String password) throws SQLException {
-        Properties props = new Properties();
-        props.setProperty("user", user);
-        if (password != null) {
-            props.setProperty("password", password);
-        }
-        props.setProperty("connectTimeout", "10");
-        props.setProperty("sslmode", "disable");
-        props.setProperty("gssEncMode", "disable");
-        return DriverManager.getConnection(jdbcUrl(db), props);
+        return Jdbc.connect(jdbcUrl(db), user, password);
     }
 
     /** A superuser connection to database {@code postgres}. */
