@@ -92,19 +92,17 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
                     error(ctx, "invalid command '" + q + "', use SHOW HELP;");
                     return;
                 }
+                if (arg.equalsIgnoreCase("pools")) {
+                    // Pools answer from their own executors; the reply goes out on this connection's loop.
+                    pooler.poolRows(rows -> ctx.executor().execute(() -> send(ctx, pools(rows))));
+                    return;
+                }
                 ConsoleTable table = show(arg.toUpperCase(Locale.ROOT));
                 if (table == null) {
                     error(ctx, "invalid command '" + q + "', use SHOW HELP;");
                     return;
                 }
-                ByteBuf out = ctx.alloc().buffer(256);
-                Messages.rowDescription(out, table.columns());
-                for (java.util.List<String> row : table.rows()) {
-                    Messages.dataRow(out, row);
-                }
-                Messages.commandComplete(out, "SHOW");
-                Messages.readyForQuery(out, (byte) 'I');
-                ctx.writeAndFlush(out);
+                send(ctx, table);
             }
             case "PAUSE" -> {
                 if (requireAdmin(ctx)) {
@@ -126,9 +124,78 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
+    private static void send(ChannelHandlerContext ctx, ConsoleTable table) {
+        ByteBuf out = ctx.alloc().buffer(256);
+        Messages.rowDescription(out, table.columns());
+        for (java.util.List<String> row : table.rows()) {
+            Messages.dataRow(out, row);
+        }
+        Messages.commandComplete(out, "SHOW");
+        Messages.readyForQuery(out, (byte) 'I');
+        ctx.writeAndFlush(out);
+    }
+
+    /** SHOW POOLS with PgBouncer 1.24+'s 17 columns; cl_active counts the clients linked to a server. */
+    private static ConsoleTable pools(java.util.List<Object[]> rows) {
+        ConsoleTable t = ConsoleTable.typed("database", TEXT, "user", TEXT, "cl_active", INT4, "cl_waiting", INT4,
+                "cl_active_cancel_req", INT4, "cl_waiting_cancel_req", INT4, "sv_active", INT4,
+                "sv_active_cancel", INT4, "sv_being_canceled", INT4, "sv_idle", INT4, "sv_used", INT4,
+                "sv_tested", INT4, "sv_login", INT4, "maxwait", INT4, "maxwait_us", INT4, "pool_mode", TEXT,
+                "load_balance_hosts", TEXT);
+        rows.sort(java.util.Comparator.comparing((Object[] r) -> (String) r[0]).thenComparing(r -> (String) r[1]));
+        for (Object[] r : rows) {
+            t.row(r);
+        }
+        return t;
+    }
+
+    private static final int TEXT = 25;
+    private static final int INT4 = 23;
+
     private ConsoleTable show(String what) {
-        if (what.equals("VERSION")) {
-            return ConsoleTable.of("version").row(VERSION);
+        switch (what) {
+            case "VERSION" -> {
+                return ConsoleTable.of("version").row(VERSION);
+            }
+            case "STATE" -> {
+                boolean paused = pooler.isPaused("");
+                return ConsoleTable.of("key", "value").row("active", paused ? "no" : "yes")
+                        .row("paused", paused ? "yes" : "no").row("suspended", "no");
+            }
+            case "CONFIG" -> {
+                ConsoleTable t = ConsoleTable.of("key", "value", "default", "changeable");
+                for (pgsvc.pooler.config.Setting s : pgsvc.pooler.config.Setting.all()) {
+                    t.row(s.name(), pooler.config().get(s.name()), s.defaultValue(), s.reloadable() ? "yes" : "no");
+                }
+                return t;
+            }
+            case "DATABASES" -> {
+                ConsoleTable t = ConsoleTable.typed("name", TEXT, "host", TEXT, "port", INT4, "database", TEXT,
+                        "force_user", TEXT, "pool_size", INT4, "min_pool_size", INT4, "reserve_pool_size", INT4,
+                        "server_lifetime", INT4, "pool_mode", TEXT, "load_balance_hosts", TEXT,
+                        "max_connections", INT4, "current_connections", INT4, "max_client_connections", INT4,
+                        "current_client_connections", INT4, "paused", INT4, "disabled", INT4);
+                pgsvc.pooler.config.Config c = pooler.config();
+                for (pgsvc.pooler.config.DatabaseEntry db : c.databases().values()) {
+                    t.row(db.name(), db.hosts().isEmpty() ? null : String.join(",", db.hosts()), db.port(),
+                            db.dbname() != null ? db.dbname() : db.name(), db.user(),
+                            db.poolSize() != null ? db.poolSize() : c.defaultPoolSize(),
+                            db.minPoolSize() != null ? db.minPoolSize() : c.getInt("min_pool_size"),
+                            db.reservePoolSize() != null ? db.reservePoolSize() : c.getInt("reserve_pool_size"),
+                            db.serverLifetime() != null ? db.serverLifetime()
+                                    : (int) (c.getMicros("server_lifetime") / 1_000_000),
+                            db.poolMode() == null ? null : db.poolMode().configName(),
+                            db.hosts().size() > 1 ? db.loadBalanceHosts() : null,
+                            db.maxDbConnections() != null ? db.maxDbConnections() : c.getInt("max_db_connections"),
+                            pooler.serverCount(db.name()),
+                            db.maxDbClientConnections() != null ? db.maxDbClientConnections()
+                                    : c.getInt("max_db_client_connections"),
+                            0, pooler.isPaused(db.name()) ? 1 : 0, 0);
+                }
+                return t;
+            }
+            default -> {
+            }
         }
         Function<String, ConsoleTable> extension = pooler.consoleExtension();
         return extension == null ? null : extension.apply(what);

@@ -17,6 +17,15 @@ public record ConsoleTable(List<Messages.Column> columns, List<List<String>> row
         return new ConsoleTable(cols, new ArrayList<>());
     }
 
+    /** A table from (name, type OID) pairs, e.g. {@code typed("database", 25, "cl_active", 23)}. */
+    public static ConsoleTable typed(Object... nameTypePairs) {
+        List<Messages.Column> cols = new ArrayList<>();
+        for (int i = 0; i < nameTypePairs.length; i += 2) {
+            cols.add(new Messages.Column((String) nameTypePairs[i], (Integer) nameTypePairs[i + 1]));
+        }
+        return new ConsoleTable(cols, new ArrayList<>());
+    }
+
     public ConsoleTable row(Object... values) {
         List<String> r = new ArrayList<>(values.length);
         for (Object v : values) {

@@ -318,6 +318,27 @@ final class Pool {
         }
     }
 
+    /** SHOW POOLS's row for this pool, taken inside the executor so that the counts agree with each other. */
+    void snapshot(java.util.function.Consumer<Object[]> row) {
+        exec.execute(() -> {
+            int idleCount = 0;
+            for (ArrayDeque<ServerConnection> list : idle) {
+                idleCount += list.size();
+            }
+            long waitedNanos = 0;
+            ClientConnection oldest = waiters.peekFirst();
+            if (oldest != null) {
+                waitedNanos = System.nanoTime() - waitSince.getOrDefault(oldest, System.nanoTime());
+            }
+            long waitedMicros = TimeUnit.NANOSECONDS.toMicros(waitedNanos);
+            PoolSettings s = settings;
+            row.accept(new Object[] {key.database() + (key.endpoint() == null ? "" : "@" + key.endpoint()),
+                key.user(), active, waiters.size(), 0, 0, active, 0, 0, idleCount, 0, 0, connecting,
+                waitedMicros / 1_000_000, waitedMicros % 1_000_000, s.mode().configName(),
+                s.hosts().size() > 1 ? (s.stickyHost() ? "disable" : "round-robin") : null});
+        });
+    }
+
     /** RELOAD changed sizes or timeouts (not where the servers are): they apply from now on. */
     void reconfigure(PoolSettings next) {
         exec.execute(() -> {

@@ -55,6 +55,7 @@ public final class Pooler {
     private final AtomicInteger clients = new AtomicInteger();
     private final Map<String, ScramKeys> scramKeys = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
+    private final PreparedStatements preparedStatements = new PreparedStatements();
     private volatile Function<DatabaseEntry, Route> entryRoutes;
     private volatile Config config;
     private volatile AuthFile authFile;
@@ -159,6 +160,11 @@ public final class Pooler {
             }
         }
         throw new IllegalArgumentException("event loop not of this pooler: " + loop);
+    }
+
+    /** The pooler-wide registry of distinct prepared statements (max_prepared_statements). */
+    PreparedStatements preparedStatements() {
+        return preparedStatements;
     }
 
     long nextId() {
@@ -466,6 +472,31 @@ public final class Pooler {
                 pool.reconfigure(fresh);
             }
         }
+    }
+
+    /** Every pool's SHOW POOLS row, handed to {@code done} once all pools have answered. */
+    void poolRows(java.util.function.Consumer<List<Object[]>> done) {
+        List<Pool> all = new ArrayList<>(pools.values());
+        List<Object[]> rows = java.util.Collections.synchronizedList(new ArrayList<>());
+        AtomicInteger left = new AtomicInteger(all.size());
+        if (all.isEmpty()) {
+            done.accept(rows);
+            return;
+        }
+        for (Pool pool : all) {
+            pool.snapshot(row -> {
+                rows.add(row);
+                if (left.decrementAndGet() == 0) {
+                    done.accept(new ArrayList<>(rows));
+                }
+            });
+        }
+    }
+
+    /** Server connections of one database (all its pools), for SHOW DATABASES's current_connections. */
+    int serverCount(String database) {
+        AtomicInteger n = dbServers.get(database);
+        return n == null ? 0 : n.get();
     }
 
     /** Server connections of all pools, open or opening (SHUTDOWN WAIT_FOR_SERVERS waits for none). */

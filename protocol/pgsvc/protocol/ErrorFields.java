@@ -20,7 +20,6 @@ public final class ErrorFields {
     public static ErrorFields fatal(String sqlState, String message) {
         Map<Character, String> f = new LinkedHashMap<>();
         f.put((char) Protocol.ErrorField.SEVERITY, "FATAL");
-        f.put((char) Protocol.ErrorField.SEVERITY_NON_LOCALIZED, "FATAL");
         f.put((char) Protocol.ErrorField.SQLSTATE, sqlState);
         f.put((char) Protocol.ErrorField.MESSAGE, message);
         return new ErrorFields(f);

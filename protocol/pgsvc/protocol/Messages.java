@@ -96,8 +96,8 @@ public final class Messages {
             throw new IllegalArgumentException("severity, SQLSTATE and message are required");
         }
         int start = beginMessage(out, type);
+        // S, C, M only, as PgBouncer's own errors: clients and log tooling compare them field by field.
         writeField(out, Protocol.ErrorField.SEVERITY, severity);
-        writeField(out, Protocol.ErrorField.SEVERITY_NON_LOCALIZED, severity);
         writeField(out, Protocol.ErrorField.SQLSTATE, sqlState);
         writeField(out, Protocol.ErrorField.MESSAGE, message);
         if (detail != null) {
@@ -312,6 +312,14 @@ public final class Messages {
         return emptyQueryResponse(alloc.ioBuffer(5));
     }
 
+    public static ByteBuf parseComplete(ByteBuf out) {
+        return out.writeByte(Protocol.Backend.PARSE_COMPLETE).writeInt(4);
+    }
+
+    public static ByteBuf closeComplete(ByteBuf out) {
+        return out.writeByte(Protocol.Backend.CLOSE_COMPLETE).writeInt(4);
+    }
+
     /**
      * NegotiateProtocolVersion: the newest minor version of protocol 3 supported, and the protocol options
      * ({@code _pq_.*} startup parameters) that were not recognized.
@@ -447,6 +455,47 @@ public final class Messages {
 
     public static ByteBuf terminate(ByteBufAllocator alloc) {
         return terminate(alloc.ioBuffer(5));
+    }
+
+    /**
+     * Parse from raw parts: the statement name (ASCII or UTF-8 bytes, no NUL) and the rest of the body as a client
+     * sent it (query string with its NUL, parameter count, parameter type OIDs).
+     */
+    public static ByteBuf parse(ByteBuf out, byte[] name, byte[] rest) {
+        out.writeByte(Protocol.Frontend.PARSE).writeInt(4 + name.length + 1 + rest.length);
+        return out.writeBytes(name).writeByte(0).writeBytes(rest);
+    }
+
+    /**
+     * The start of a Parse whose remaining {@code restLength} body bytes (query string, parameter types) follow
+     * elsewhere, unchanged: type, length and the new statement name.
+     */
+    public static ByteBuf parsePrefix(ByteBuf out, byte[] name, int restLength) {
+        out.writeByte(Protocol.Frontend.PARSE).writeInt(4 + name.length + 1 + restLength);
+        return out.writeBytes(name).writeByte(0);
+    }
+
+    /**
+     * The start of a Bind whose remaining {@code restLength} body bytes (formats, parameter values, result formats)
+     * follow elsewhere, unchanged: type, length, the portal name copied from {@code src} and the new statement name.
+     */
+    public static ByteBuf bindPrefix(ByteBuf out, ByteBuf src, int portalIndex, int portalLength, byte[] statement,
+            int restLength) {
+        out.writeByte(Protocol.Frontend.BIND).writeInt(4 + portalLength + 1 + statement.length + 1 + restLength);
+        out.writeBytes(src, portalIndex, portalLength).writeByte(0);
+        return out.writeBytes(statement).writeByte(0);
+    }
+
+    /** Describe of a statement ('S') or portal ('P') by name. */
+    public static ByteBuf describe(ByteBuf out, byte kind, byte[] name) {
+        out.writeByte(Protocol.Frontend.DESCRIBE).writeInt(4 + 1 + name.length + 1);
+        return out.writeByte(kind).writeBytes(name).writeByte(0);
+    }
+
+    /** Close of a statement ('S') or portal ('P') by name. */
+    public static ByteBuf close(ByteBuf out, byte kind, byte[] name) {
+        out.writeByte(Protocol.Frontend.CLOSE).writeInt(4 + 1 + name.length + 1);
+        return out.writeByte(kind).writeBytes(name).writeByte(0);
     }
 
     // ---------------------------------------------------------------- writing helpers
