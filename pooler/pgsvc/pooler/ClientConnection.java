@@ -70,6 +70,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> waitTimer;
     private ScheduledFuture<?> loginTimer;
 
+    private final Splice serverOut = new Splice(this::send);
+    private final Splice clientOut = new Splice(this::write);
+    /** Named prepared statements (max_prepared_statements); created at the first link that tracks them. */
+    private StatementTracker statements;
+    /** Whether this link renames the client's prepared statements (transaction and statement mode). */
+    private boolean tracking;
+
     ClientConnection(Pooler pooler, Route route) {
         this.pooler = pooler;
         this.route = route;
@@ -496,11 +503,18 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** Forwards whole frames to the linked server, noting what each one makes the server owe us. */
+    /**
+     * Forwards whole frames to the linked server, noting what each one makes the server owe us; with prepared
+     * statements tracked, frames naming them go out rewritten and the rest as slices of the batch.
+     */
     private void toServer(ByteBuf batch) {
+        Splice out = serverOut;
+        out.begin(batch);
         int end = batch.writerIndex();
-        for (int i = batch.readerIndex(); i < end; i += FrameDecoder.frameLength(batch, i)) {
-            switch (batch.getByte(i)) {
+        for (int i = batch.readerIndex(); i < end; ) {
+            int length = FrameDecoder.frameLength(batch, i);
+            byte type = batch.getByte(i);
+            switch (type) {
                 case 'Q', 'F' -> expectedReadyForQuery++;
                 case 'S' -> {
                     expectedReadyForQuery++;
@@ -509,29 +523,34 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                 case 'P', 'B', 'D', 'E', 'C', 'H' -> unsynced = true;
                 case 'X' -> {
                     // Terminate is the client's goodbye, never the server's: stop forwarding here and close.
-                    if (i > batch.readerIndex()) {
-                        send(batch.retainedSlice(batch.readerIndex(), i - batch.readerIndex()));
-                    }
-                    batch.release();
+                    out.finish(i);
+                    flushServerNow();
                     channel.close();
                     return;
                 }
                 default -> {
                 }
             }
+            if (tracking) {
+                statements.clientMessage(batch, i, length, type, out);
+            }
+            i += length;
         }
-        send(batch);
+        out.finish(end);
+        if (tracking && statements.takeClientFlush()) {
+            channel.flush();
+        }
     }
 
+    /** Writes to the linked server; the flush comes at the end of the client's read (or of the drain). */
     private void send(ByteBuf data) {
-        ServerConnection s = server;
-        Channel out = s.channel();
-        if (out.eventLoop() == loop) {
-            out.write(data, out.voidPromise());
-            flushServer = true;
-        } else {
-            out.writeAndFlush(data, out.voidPromise());
-        }
+        Channel out = server.channel();
+        out.write(data, out.voidPromise());
+        flushServer = true;
+    }
+
+    private void write(ByteBuf data) {
+        channel.write(data, channel.voidPromise());
     }
 
     // ---- server assignment ----------------------------------------------------------------------------------------
@@ -559,6 +578,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         expectedReadyForQuery = 0;
         unsynced = false;
         txStatus = 'I';
+        linkStatements(s);
         s.channel().config().setAutoRead(channel.isWritable());
         if (state == State.WAIT_WELCOME) {
             welcome(pool.welcome() != null ? pool.welcome() : s.parameters());
@@ -573,6 +593,28 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         drainPending();
+    }
+
+    /**
+     * Prepared statements are renamed in transaction and statement mode when max_prepared_statements is on, and
+     * for as long as the client has some (after a RELOAD turned it off); session mode passes everything through.
+     */
+    private void linkStatements(ServerConnection s) {
+        int max = pooler.config().getInt("max_prepared_statements");
+        tracking = mode != PoolMode.SESSION && (max > 0 || statements != null && statements.hasStatements());
+        if (tracking) {
+            if (statements == null) {
+                statements = new StatementTracker(pooler.preparedStatements(), channel);
+            }
+            statements.link(s.statements, max);
+        }
+    }
+
+    private void unlinkStatements() {
+        if (tracking) {
+            tracking = false;
+            statements.unlink();
+        }
     }
 
     private void drainPending() {
@@ -642,31 +684,28 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             batch.release();
             return;
         }
-        int start = batch.readerIndex();
+        if (settingVars) {
+            setReply(from, batch);
+            return;
+        }
+        Splice out = clientOut;
+        out.begin(batch);
         int end = batch.writerIndex();
         boolean releasable = false;
-        for (int i = start; i < end; i += FrameDecoder.frameLength(batch, i)) {
+        for (int i = batch.readerIndex(); i < end; ) {
+            int length = FrameDecoder.frameLength(batch, i);
             byte type = batch.getByte(i);
             if (type == 'Z') {
                 txStatus = batch.getByte(i + 5);
-                if (mode == PoolMode.STATEMENT && txStatus != 'I' && !settingVars) {
+                if (mode == PoolMode.STATEMENT && txStatus != 'I') {
                     // PgBouncer puts its FATAL where this ReadyForQuery would be, so the BEGIN itself fails.
-                    if (i > start) {
-                        channel.write(batch.retainedSlice(start, i - start), channel.voidPromise());
-                    }
-                    batch.release();
+                    out.finish(i);
                     ServerConnection s = server;
                     server = null;
+                    unlinkStatements();
                     s.unassign();
                     s.close("transaction blocks not allowed in statement pooling mode");
                     fatal("08P01", "transaction blocks not allowed in statement pooling mode");
-                    return;
-                }
-                if (settingVars) {
-                    // The reply to our own SET statements ends here; the client never sees it.
-                    settingVars = false;
-                    start = i + 6;
-                    drainAfterSet(from, batch, start, end);
                     return;
                 }
                 if (expectedReadyForQuery > 0) {
@@ -674,22 +713,47 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                 }
                 releasable = expectedReadyForQuery == 0 && !unsynced;
             } else if (type == 'S') {
+                trackParameter(from, batch.slice(i, length));
+            }
+            if (tracking && !statements.serverMessage(batch, i, length, type, out)) {
+                out.finish(i);
+                log.warn("{} server responses do not match the prepared statements sent", who());
+                ServerConnection s = server;
+                server = null;
+                unlinkStatements();
+                s.unassign();
+                s.close("prepared statement tracking lost sync");
+                fatal("08P01", "server conn crashed?");
+                return;
+            }
+            i += length;
+        }
+        out.finish(end);
+        if (releasable) {
+            maybeRelease();
+        }
+    }
+
+    /** The reply to the pooler's own SET statements, which the client never sees. */
+    private void setReply(ServerConnection from, ByteBuf batch) {
+        int end = batch.writerIndex();
+        for (int i = batch.readerIndex(); i < end; i += FrameDecoder.frameLength(batch, i)) {
+            byte type = batch.getByte(i);
+            if (type == 'Z') {
+                txStatus = batch.getByte(i + 5);
+                settingVars = false;
+                drainAfterSet(from, batch, i + 6, end);
+                return;
+            } else if (type == 'S') {
                 trackParameter(from, batch.slice(i, FrameDecoder.frameLength(batch, i)));
-            } else if (type == 'E' && settingVars) {
+            } else if (type == 'E') {
                 batch.release();
                 from.close("invalid server parameter");
                 fatal("08P01", "invalid server parameter");
                 return;
             }
         }
-        if (settingVars) {
-            batch.release();
-            return;
-        }
-        channel.write(batch, channel.voidPromise());
-        if (releasable) {
-            maybeRelease();
-        }
+        batch.release();
     }
 
     private void drainAfterSet(ServerConnection from, ByteBuf batch, int start, int end) {
@@ -709,12 +773,14 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     }
 
     private void maybeRelease() {
-        if (mode == PoolMode.SESSION || txStatus != 'I' || expectedReadyForQuery != 0 || unsynced || settingVars) {
+        if (mode == PoolMode.SESSION || txStatus != 'I' || expectedReadyForQuery != 0 || unsynced || settingVars
+                || tracking && !statements.idle()) {
             return;
         }
         ServerConnection s = server;
         server = null;
         state = State.IDLE;
+        unlinkStatements();
         s.unassign();
         // The server's read-complete will no longer see this client, so what was written for it goes out now.
         channel.flush();
@@ -738,6 +804,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         }
         if (server == s) {
             server = null;
+            unlinkStatements();
             fatal("08P01", "server conn crashed?");
         }
     }
@@ -745,7 +812,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     /** The client is leaving while linked: a clean server goes back (after the reset query), a dirty one is closed. */
     private void detachServer(ServerConnection s) {
         s.unassign();
-        boolean clean = txStatus == 'I' && expectedReadyForQuery == 0 && !unsynced && !settingVars;
+        boolean clean = txStatus == 'I' && expectedReadyForQuery == 0 && !unsynced && !settingVars
+                && (!tracking || statements.idle());
+        unlinkStatements();
         if (!clean) {
             // The pool learns of it when the channel closes; a server that is closing is never handed out.
             s.close("client disconnect while server was not ready");

@@ -55,6 +55,7 @@ public final class Pooler {
     private final AtomicInteger clients = new AtomicInteger();
     private final Map<String, ScramKeys> scramKeys = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
+    private final PreparedStatements preparedStatements = new PreparedStatements();
     private volatile Function<DatabaseEntry, Route> entryRoutes;
     private volatile Config config;
     private volatile AuthFile authFile;
@@ -159,6 +160,11 @@ public final class Pooler {
             }
         }
         throw new IllegalArgumentException("event loop not of this pooler: " + loop);
+    }
+
+    /** The pooler-wide registry of distinct prepared statements (max_prepared_statements). */
+    PreparedStatements preparedStatements() {
+        return preparedStatements;
     }
 
     long nextId() {

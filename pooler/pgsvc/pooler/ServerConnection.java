@@ -42,6 +42,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     private final long lifetimeNanos;
     private final List<Map.Entry<String, String>> params = new ArrayList<>();
     final String[] tracked;
+    /** Prepared statements on this connection (transaction and statement mode), kept by the linked client. */
+    final ServerStatements statements = new ServerStatements();
 
     /** Set and read only inside the pool's executor. */
     boolean inUse;
@@ -310,6 +312,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
             if (type == 'S') {
                 // DISCARD ALL reports the reset values; the next client's SETs are computed from them.
                 trackParameter(batch.slice(i, FrameDecoder.frameLength(batch, i)));
+            } else if (type == 'C'
+                    && StatementSql.dropsAllStatements(batch, i, FrameDecoder.frameLength(batch, i))) {
+                statements.clear();
             }
         }
     }

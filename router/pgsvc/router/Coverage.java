@@ -24,7 +24,8 @@ final class Coverage {
             "server_login_retry", "server_reset_query", "server_reset_query_always", "server_round_robin",
             "so_reuseport", "stats_users", "tcp_keepalive", "track_extra_parameters", "unix_socket_dir", "verbose",
             "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt", "tcp_user_timeout", "tcp_defer_accept",
-            "tcp_socket_buffer", "unix_socket_mode", "unix_socket_group", "load_balance_hosts");
+            "tcp_socket_buffer", "unix_socket_mode", "unix_socket_group", "load_balance_hosts",
+            "max_prepared_statements");
 
     private Coverage() {
     }
