@@ -2,7 +2,6 @@ package pgsvc.pooler;
 
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Locale;
@@ -881,10 +880,5 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             waitTimer.cancel(false);
             waitTimer = null;
         }
-    }
-
-    @SuppressWarnings("unused")
-    private static String utf8(ByteBuf b) {
-        return b.toString(StandardCharsets.UTF_8);
     }
 }

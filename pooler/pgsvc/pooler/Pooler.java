@@ -311,25 +311,29 @@ public final class Pooler {
         b.connect(address);
     }
 
-    /**
-     * Opens a connection to a pool's PostgreSQL server on the given loop: TCP, or the Unix socket when the host is a
-     * directory or unset (then unix_socket_dir, as PgBouncer does).
-     */
+    /** Opens a connection to a pool's PostgreSQL server on the given loop, to the pool's next host. */
     ChannelFuture connect(EventLoop loop, PoolSettings s, int timeoutMillis, ChannelHandler handler) {
+        return connect(loop, s.nextHost(), s.port(), timeoutMillis, handler);
+    }
+
+    /**
+     * Opens a connection to PostgreSQL on the given loop: TCP, or the Unix socket when the host is a directory or
+     * null (then unix_socket_dir, as PgBouncer does). Pooled servers, health checks and direct services all use it.
+     */
+    public ChannelFuture connect(EventLoop loop, String host, int port, int timeoutMillis, ChannelHandler handler) {
         Bootstrap b = new Bootstrap().group(loop)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, Math.max(1, timeoutMillis))
                 .handler(handler);
         SocketAddress address;
-        String host = s.nextHost();
         if (host == null || host.startsWith("/")) {
             String dir = host == null ? config.unixSocketDir() : host;
             b.channel(transport.domainSocketChannel());
-            address = new DomainSocketAddress(dir + "/.s.PGSQL." + s.port());
+            address = new DomainSocketAddress(dir + "/.s.PGSQL." + port);
         } else {
             b.channel(transport.socketChannel())
                     .option(ChannelOption.TCP_NODELAY, true)
                     .option(ChannelOption.SO_KEEPALIVE, config.getBool("tcp_keepalive"));
-            address = InetSocketAddress.createUnresolved(host, s.port());
+            address = InetSocketAddress.createUnresolved(host, port);
         }
         return b.connect(address);
     }
@@ -391,9 +395,10 @@ public final class Pooler {
     /** Starts the janitor: every third of a second each pool checks its timeouts and minimum and reserve sizes. */
     public void startJanitor() {
         workers.next().scheduleAtFixedRate(() -> {
+            Config c = config;
             for (Pool pool : pools.values()) {
-                pool.maintain(loops[0], config.database(pool.key.database()) != null
-                        && config.database(pool.key.database()).user() != null);
+                DatabaseEntry db = c.database(pool.key.database());
+                pool.maintain(loops[0], db != null && db.user() != null);
             }
         }, 333, 333, java.util.concurrent.TimeUnit.MILLISECONDS);
     }

@@ -1,15 +1,10 @@
 package pgsvc.router;
 
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
 
-import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelOption;
-import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.util.ReferenceCountUtil;
 
 import pgsvc.pooler.Endpoint;
@@ -45,33 +40,22 @@ final class DirectProxy extends ChannelInboundHandlerAdapter {
                     "no server available for service " + route.name())).addListener(ChannelFutureListener.CLOSE);
             return;
         }
-        Bootstrap b = new Bootstrap().group(client.eventLoop())
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3000)
-                .option(ChannelOption.AUTO_READ, false)
-                .handler(new Backend());
-        SocketAddress address;
-        if (endpoint.host().startsWith("/")) {
-            b.channel(pooler.transport().domainSocketChannel());
-            address = new DomainSocketAddress(endpoint.host() + "/.s.PGSQL." + endpoint.port());
-        } else {
-            b.channel(pooler.transport().socketChannel()).option(ChannelOption.TCP_NODELAY, true);
-            address = InetSocketAddress.createUnresolved(endpoint.host(), endpoint.port());
-        }
-        server = b.connect(address).addListener((ChannelFutureListener) f -> {
-            if (!f.isSuccess()) {
-                client.writeAndFlush(Messages.errorResponse(client.alloc(), "FATAL", "08006",
-                        "could not connect to " + endpoint + " for service " + route.name()))
-                        .addListener(ChannelFutureListener.CLOSE);
-                return;
-            }
-            router.sessionOpened(endpoint, client);
-            if (!client.isActive()) {
-                server.close();
-                return;
-            }
-            client.read();
-            server.read();
-        }).channel();
+        server = pooler.connect(client.eventLoop(), endpoint.host(), endpoint.port(), 3000, new Backend())
+                .addListener((ChannelFutureListener) f -> {
+                    if (!f.isSuccess()) {
+                        client.writeAndFlush(Messages.errorResponse(client.alloc(), "FATAL", "08006",
+                                "could not connect to " + endpoint + " for service " + route.name()))
+                                .addListener(ChannelFutureListener.CLOSE);
+                        return;
+                    }
+                    router.sessionOpened(endpoint, client);
+                    if (!client.isActive()) {
+                        server.close();
+                        return;
+                    }
+                    client.read();
+                    server.read();
+                }).channel();
     }
 
     @Override
@@ -115,6 +99,12 @@ final class DirectProxy extends ChannelInboundHandlerAdapter {
 
     /** The member side: what it sends goes to the client; it is read again once the client has taken it. */
     private final class Backend extends ChannelInboundHandlerAdapter {
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            // Nothing is read from the member until the client's side is ready for it.
+            ctx.channel().config().setAutoRead(false);
+        }
+
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             client.write(msg, client.voidPromise());

@@ -1,7 +1,5 @@
 package pgsvc.router;
 
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -10,15 +8,12 @@ import java.util.Set;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
-import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
-import io.netty.channel.unix.DomainSocketAddress;
 
 import pgsvc.pooler.Pooler;
 import pgsvc.pooler.ServerAuth;
@@ -78,30 +73,20 @@ final class SqlCheck implements HealthCheck {
 
     private void connect() {
         ready = false;
-        String host = member.host().host();
-        SocketAddress address;
-        Bootstrap b = new Bootstrap().group(member.loop())
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS,
-                        (int) Math.max(1, settings.checkTimeoutMicros() / 1000))
-                .handler(new ChannelInitializer<>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(FrameDecoder.NAME, new FrameDecoder());
-                        ch.pipeline().addLast("check", new Handler());
-                    }
-                });
-        if (host.startsWith("/")) {
-            b.channel(pooler.transport().domainSocketChannel());
-            address = new DomainSocketAddress(host + "/.s.PGSQL." + member.host().port());
-        } else {
-            b.channel(pooler.transport().socketChannel()).option(ChannelOption.TCP_NODELAY, true);
-            address = InetSocketAddress.createUnresolved(host, member.host().port());
-        }
-        channel = b.connect(address).addListener((ChannelFutureListener) f -> {
-            if (!f.isSuccess()) {
-                fail("connect failed: " + f.cause().getMessage());
+        ChannelInitializer<Channel> init = new ChannelInitializer<>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(FrameDecoder.NAME, new FrameDecoder());
+                ch.pipeline().addLast("check", new Handler());
             }
-        }).channel();
+        };
+        int timeoutMillis = (int) Math.max(1, settings.checkTimeoutMicros() / 1000);
+        channel = pooler.connect(member.loop(), member.host().host(), member.host().port(), timeoutMillis, init)
+                .addListener((ChannelFutureListener) f -> {
+                    if (!f.isSuccess()) {
+                        fail("connect failed: " + f.cause().getMessage());
+                    }
+                }).channel();
     }
 
     private void pass(MemberRole role, long lsn, boolean delayed, Set<String> sync, double replayAge) {
