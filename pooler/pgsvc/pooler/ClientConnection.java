@@ -76,6 +76,17 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     /** Whether this link renames the client's prepared statements (transaction and statement mode). */
     private boolean tracking;
 
+    /** The database and user whose client caps count this client (Pooler.admitClient), until it closes. */
+    String countedDatabase;
+    String countedUser;
+    /** Position in this loop's client list, which the timeout sweep walks; -1 when not listed. */
+    int sweepIndex = -1;
+    /** System.nanoTime() of the client's last request, of the server's last ReadyForQuery inside a transaction,
+     *  and of the request that opened the current transaction (0: none open). */
+    private long requestTime;
+    private long serverReadyTime;
+    private long xactStart;
+
     ClientConnection(Pooler pooler, Route route) {
         this.pooler = pooler;
         this.route = route;
@@ -119,6 +130,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         channel = ctx.channel();
         loop = ctx.channel().eventLoop();
         loopIndex = pooler.loopIndex(loop);
+        requestTime = System.nanoTime();
         pooler.clientOpened(this);
         long timeout = pooler.config().getMicros("client_login_timeout");
         if (timeout > 0) {
@@ -240,6 +252,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         dbEntry = console ? null : pooler.config().database(database);
+        if (dbEntry != null) {
+            String full = pooler.admitClient(this, dbEntry, database, user);
+            if (full != null) {
+                fatal("08P01", "client connections exceeded (" + full + ")");
+                return;
+            }
+        }
         auth = new Authenticator(pooler, user, database, channel);
         state = State.AUTH;
         Authenticator.Step step = auth.begin(channel.alloc());
@@ -486,19 +505,32 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                     batch.release();
                 }
             }
-            case LINKED -> toServer(batch);
+            case LINKED -> {
+                request();
+                toServer(batch);
+            }
             case IDLE -> {
                 if (batch.getByte(batch.readerIndex()) == 'X') {
                     batch.release();
                     channel.close();
                     return;
                 }
+                request();
                 pending.addLast(batch);
                 channel.config().setAutoRead(false);
                 requestServer();
             }
             case WAITING, WAIT_WELCOME, ROUTING -> pending.addLast(batch);
             default -> batch.release();
+        }
+    }
+
+    /** Notes the time of a client request, which starts the transaction's clock when none is open. */
+    private void request() {
+        long now = System.nanoTime();
+        requestTime = now;
+        if (xactStart == 0) {
+            xactStart = now;
         }
     }
 
@@ -711,6 +743,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                     expectedReadyForQuery--;
                 }
                 releasable = expectedReadyForQuery == 0 && !unsynced;
+                if (releasable) {
+                    if (txStatus == 'I') {
+                        xactStart = 0;
+                    } else {
+                        serverReadyTime = System.nanoTime();
+                    }
+                }
             } else if (type == 'S') {
                 trackParameter(from, batch.slice(i, length));
             }
@@ -820,6 +859,65 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         giveBack(s);
+    }
+
+    // ---- client-side timeouts ------------------------------------------------------------------------------------
+
+    /**
+     * The janitor's look at this client (on its loop, three times a second), with PgBouncer's rules: an unlinked
+     * client idle past client_idle_timeout is closed; a waiting one past query_timeout too; a linked server that is
+     * not ready (a query running or a transaction open) is closed with its client when the client's last request is
+     * older than query_timeout, the transaction has sat idle past idle_transaction_timeout, or it has been open
+     * past transaction_timeout.
+     */
+    void checkTimeouts(long now, ClientTimeouts t) {
+        switch (state) {
+            case IDLE -> {
+                long limit = t.clientIdle(user);
+                if (limit > 0 && now - requestTime > limit) {
+                    fatal("08P01", "client_idle_timeout");
+                }
+            }
+            case WAITING, WAIT_WELCOME -> {
+                long limit = t.query(pool.settings.serverUser());
+                if (limit > 0 && now - requestTime > limit) {
+                    fatal("08P01", "query_timeout");
+                }
+            }
+            case LINKED -> {
+                boolean idleInTransaction = expectedReadyForQuery == 0 && !unsynced && !settingVars;
+                if (idleInTransaction && txStatus == 'I') {
+                    return;
+                }
+                String serverUser = pool.settings.serverUser();
+                long query = t.query(serverUser);
+                long idleTx = t.idleTransaction(serverUser);
+                long xact = t.transaction(serverUser);
+                if (query > 0 && now - requestTime > query) {
+                    timedOut("query timeout", !idleInTransaction);
+                } else if (idleTx > 0 && idleInTransaction && now - serverReadyTime > idleTx) {
+                    timedOut("idle transaction timeout", false);
+                } else if (xact > 0 && xactStart != 0 && now - xactStart > xact) {
+                    timedOut("transaction timeout", !idleInTransaction);
+                }
+            }
+            default -> {
+            }
+        }
+    }
+
+    /** Closes the linked server and the client with the reason; a running query is cancelled first. */
+    private void timedOut(String reason, boolean running) {
+        ServerConnection s = server;
+        server = null;
+        unlinkStatements();
+        s.unassign();
+        if (running) {
+            // PgBouncer only closes the socket; PostgreSQL would run the query on until it next writes.
+            pooler.cancel(s);
+        }
+        s.close(reason);
+        fatal("08P01", reason);
     }
 
     // ---- errors and teardown --------------------------------------------------------------------------------------

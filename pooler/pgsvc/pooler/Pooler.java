@@ -56,6 +56,8 @@ public final class Pooler {
     private final Map<String, ScramKeys> scramKeys = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
     private final PreparedStatements preparedStatements = new PreparedStatements();
+    /** Each event loop's clients, for the timeout sweep; each list is touched only on its own loop. */
+    private final ClientSweep[] sweeps;
     private volatile Function<DatabaseEntry, Route> entryRoutes;
     private volatile Config config;
     private volatile AuthFile authFile;
@@ -72,6 +74,10 @@ public final class Pooler {
         }
         this.loops = list.toArray(new EventLoop[0]);
         this.trackedParams = new TrackedParams(config.getList("track_extra_parameters"));
+        this.sweeps = new ClientSweep[loops.length];
+        for (int i = 0; i < loops.length; i++) {
+            sweeps[i] = new ClientSweep();
+        }
     }
 
     public Config config() {
@@ -204,11 +210,49 @@ public final class Pooler {
 
     void clientOpened(ClientConnection client) {
         clients.incrementAndGet();
+        sweeps[client.loopIndex()].add(client);
     }
 
     void clientClosed(ClientConnection client) {
         clients.decrementAndGet();
+        sweeps[client.loopIndex()].remove(client);
         cancelKeys.remove(client.cancelKey(), client);
+        if (client.countedDatabase != null) {
+            dbClients.get(client.countedDatabase).decrementAndGet();
+            client.countedDatabase = null;
+        }
+        if (client.countedUser != null) {
+            userClients.get(client.countedUser).decrementAndGet();
+            client.countedUser = null;
+        }
+    }
+
+    private final Map<String, AtomicInteger> dbClients = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> userClients = new ConcurrentHashMap<>();
+
+    /**
+     * Counts a client against its database's and user's client caps (max_db_client_connections,
+     * max_user_client_connections) and returns the name of the cap it exceeds, or null. As in PgBouncer the client
+     * stays counted either way until it closes.
+     */
+    String admitClient(ClientConnection client, DatabaseEntry db, String database, String user) {
+        Config c = config;
+        int dbCount = dbClients.computeIfAbsent(database, k -> new AtomicInteger()).incrementAndGet();
+        client.countedDatabase = database;
+        int userCount = userClients.computeIfAbsent(user, k -> new AtomicInteger()).incrementAndGet();
+        client.countedUser = user;
+        int maxDb = db.maxDbClientConnections() != null ? db.maxDbClientConnections()
+                : c.getInt("max_db_client_connections");
+        if (maxDb > 0 && dbCount > maxDb) {
+            return "max_db_client_connections";
+        }
+        UserEntry u = c.users().get(user);
+        int maxUser = u != null && u.maxUserClientConnections() != null ? u.maxUserClientConnections()
+                : c.getInt("max_user_client_connections");
+        if (maxUser > 0 && userCount > maxUser) {
+            return "max_user_client_connections";
+        }
+        return null;
     }
 
     /**
@@ -272,11 +316,13 @@ public final class Pooler {
         int maxDb = db.maxDbConnections() != null ? db.maxDbConnections() : c.getInt("max_db_connections");
         int maxUser = u != null && u.maxUserConnections() != null ? u.maxUserConnections()
                 : c.getInt("max_user_connections");
+        long queryWait = u != null && u.queryWaitTimeout() != null ? u.queryWaitTimeout() * 1_000_000L
+                : c.getMicros("query_wait_timeout");
         long lifetime = db.serverLifetime() != null ? db.serverLifetime() * 1_000_000L : c.getMicros("server_lifetime");
         return new PoolSettings(host, hosts, sticky, new AtomicInteger(), port,
                 db.dbname() != null ? db.dbname() : database, serverUser, password,
                 Map.copyOf(startup), mode, size, c.getBool("server_round_robin"), c.getMicros("server_login_retry"),
-                c.getMicros("server_connect_timeout"), c.getMicros("query_wait_timeout"), lifetime, reset, min,
+                c.getMicros("server_connect_timeout"), queryWait, lifetime, reset, min,
                 reserve, c.getMicros("reserve_pool_timeout"), c.getMicros("server_idle_timeout"), maxDb, maxUser);
     }
 
@@ -295,10 +341,22 @@ public final class Pooler {
             log.debug("cancel request for an unknown or idle client ignored");
             return;
         }
+        cancel(server);
+    }
+
+    /**
+     * Sends a CancelRequest for whatever the server is running, over a new connection that may take at most
+     * cancel_wait_timeout to open.
+     */
+    void cancel(ServerConnection server) {
         // To the very address the server connection is on: with a host list the pool's next host may be another.
         SocketAddress address = server.channel().remoteAddress();
+        if (address == null) {
+            return;
+        }
+        long wait = config.getMicros("cancel_wait_timeout") / 1000;
         Bootstrap b = new Bootstrap().group(server.channel().eventLoop())
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 10_000)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, wait))
                 .channel(address instanceof DomainSocketAddress ? transport.domainSocketChannel()
                         : transport.socketChannel())
                 .handler(new ChannelInboundHandlerAdapter() {
@@ -392,8 +450,16 @@ public final class Pooler {
         }
     }
 
-    /** Starts the janitor: every third of a second each pool checks its timeouts and minimum and reserve sizes. */
+    /**
+     * Starts the janitor: every third of a second each pool checks its timeouts and minimum and reserve sizes, and
+     * each event loop checks the client-side timeouts of its own clients.
+     */
     public void startJanitor() {
+        for (int i = 0; i < loops.length; i++) {
+            ClientSweep sweep = sweeps[i];
+            loops[i].scheduleAtFixedRate(() -> sweep.run(ClientTimeouts.of(config)), 333, 333,
+                    java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
         workers.next().scheduleAtFixedRate(() -> {
             Config c = config;
             for (Pool pool : pools.values()) {

@@ -25,7 +25,9 @@ final class Coverage {
             "so_reuseport", "stats_users", "tcp_keepalive", "track_extra_parameters", "unix_socket_dir", "verbose",
             "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt", "tcp_user_timeout", "tcp_defer_accept",
             "tcp_socket_buffer", "unix_socket_mode", "unix_socket_group", "load_balance_hosts",
-            "max_prepared_statements");
+            "max_prepared_statements", "client_idle_timeout", "query_timeout", "idle_transaction_timeout",
+            "transaction_timeout", "cancel_wait_timeout", "max_db_client_connections",
+            "max_user_client_connections");
 
     private Coverage() {
     }

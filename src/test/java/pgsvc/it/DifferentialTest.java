@@ -255,6 +255,30 @@ class DifferentialTest {
     }
 
     @Test
+    void aQueryRunningLongerThanQueryTimeoutEndsTheClient() throws Exception {
+        Ini ini = Ini.defaults().set("query_timeout", "1");
+        assertSameBehaviour(ini, s -> {
+            Connection a = s.connect("a", "pgsvc", MD5, PgCluster.MD5_PASSWORD, new Properties());
+            s.sql("a", a, "SELECT 1");
+            s.sql("a", a, "SELECT pg_sleep(30)");
+            s.fate("a", a);
+        }, "a: SELECT pg_sleep(30) -> FATAL 08P01 query timeout");
+    }
+
+    @Test
+    void anIdleTransactionLongerThanIdleTransactionTimeoutEndsTheClient() throws Exception {
+        Ini ini = Ini.defaults().set("idle_transaction_timeout", "1");
+        assertSameBehaviour(ini, s -> {
+            Connection a = s.connect("a", "pgsvc", MD5, PgCluster.MD5_PASSWORD, new Properties());
+            s.sql("a", a, "BEGIN");
+            s.sql("a", a, "SELECT 1");
+            Await.until(Duration.ofSeconds(30), "the idle transaction ended on PostgreSQL",
+                    () -> TestRoles.backends(MD5, "idle in transaction") == 0);
+            s.sql("a", a, "SELECT 2");
+        }, "a: SELECT 2 -> FATAL 08P01 idle transaction timeout");
+    }
+
+    @Test
     void copyInAndOut() throws Exception {
         assertSameBehaviour(Ini.defaults(), s -> {
             Connection c = s.connect("c", "pgsvc", MD5, PgCluster.MD5_PASSWORD, new Properties());
