@@ -6,10 +6,12 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.util.List;
+import java.util.function.Consumer;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.Channel;
+import io.netty.channel.EventLoop;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketChannel;
 import io.netty.handler.ssl.SslHandler;
@@ -23,6 +25,8 @@ import pgsvc.pooler.auth.Md5;
 import pgsvc.pooler.auth.OsUsers;
 import pgsvc.pooler.auth.ScramServer;
 import pgsvc.pooler.auth.Secret;
+import pgsvc.pooler.config.DatabaseEntry;
+import pgsvc.protocol.ErrorFields;
 import pgsvc.protocol.Messages;
 
 /**
@@ -33,6 +37,9 @@ import pgsvc.protocol.Messages;
  * to the auth file, {@code md5} turns into SCRAM for a user with a SCRAM secret, {@code password} is auth_type
  * plain, {@code reject} is FATAL {@code login rejected}, and no matching rule is FATAL
  * {@code no authentication method is found}.
+ * <p>A user that auth_file does not list is looked up with auth_query first when an auth_user applies
+ * ({@link #lookUp}); a secret found there serves the login exactly as one from auth_file would, and once the client
+ * has proved it, it is also the password pgsvc logs in to PostgreSQL with for that user.
  */
 final class Authenticator {
     private static final Logger log = LoggerFactory.getLogger(Authenticator.class);
@@ -52,8 +59,10 @@ final class Authenticator {
     private final String database;
     private final boolean unix;
     private final int peerUid;
-    private final Secret secret;
-    private final boolean known;
+    private Secret secret;
+    private boolean known;
+    /** Whether the secret came from auth_query rather than auth_file. */
+    private boolean lookedUp;
     /** auth_type, or for auth_type=hba the matching rule's method; null when no rule matches. */
     private final String method;
     private final Hba.Rule rule;
@@ -118,6 +127,49 @@ final class Authenticator {
         return java.util.Base64.getEncoder().encodeToString(b);
     }
 
+    /**
+     * Looks the user up with auth_query when auth_file does not list it, an auth_user applies and the method needs
+     * to know the user; then runs {@code then} on {@code loop} with null to go on with {@link #begin}, or with the
+     * error that ends the login. Without a lookup {@code then} runs at once. No row, or a NULL password, leaves the
+     * user unknown: the exchange goes on against a random secret and fails as a wrong password does.
+     *
+     * @param db the client's database entry; null for the console (and for an unknown database, never looked up)
+     */
+    void lookUp(DatabaseEntry db, EventLoop loop, Consumer<ErrorFields> then) {
+        boolean console = database.equals(DatabaseEntry.CONSOLE_DATABASE);
+        if (known || method == null || (db == null && !console)
+                || method.equals("any") || method.equals("reject") || method.equals("cert")) {
+            then.accept(null);
+            return;
+        }
+        AuthQuery.Plan plan = AuthQuery.plan(pooler.config(), pooler.authFile(), db);
+        if (plan == null) {
+            then.accept(null);
+            return;
+        }
+        if (plan.refusal() != null) {
+            log.error("db={} user={}: {}", database, user, plan.refusal());
+            then.accept(AuthQuery.CONFIG_ERROR);
+            return;
+        }
+        pooler.authQuery().lookup(plan, user, loop, result -> loop.execute(() -> {
+            if (result.secret() != null) {
+                secret = Secret.parse(result.secret());
+                known = true;
+                lookedUp = true;
+            }
+            then.accept(result.error());
+        }));
+    }
+
+    /** A successful login; a secret from auth_query becomes the one pgsvc logs in to PostgreSQL with. */
+    private Step success(ByteBuf reply) {
+        if (lookedUp) {
+            pooler.rememberLookedUpSecret(database, user, secret.text());
+        }
+        return new Step(reply, true, null);
+    }
+
     /** The first step: an authentication request, or immediate success or failure. */
     Step begin(ByteBufAllocator alloc) {
         if (method == null) {
@@ -128,7 +180,7 @@ final class Authenticator {
                 return new Step(null, true, null);
             }
             case "trust" -> {
-                return known ? new Step(null, true, null) : Step.fail("\"trust\" authentication failed");
+                return known ? success(null) : Step.fail("\"trust\" authentication failed");
             }
             case "plain" -> {
                 expect = Expect.CLEARTEXT;
@@ -153,7 +205,7 @@ final class Authenticator {
                 return Step.fail("certificate authentication failed");
             }
             case "peer" -> {
-                return peer() ? new Step(null, true, null) : Step.fail("unix socket login rejected");
+                return peer() ? success(null) : Step.fail("unix socket login rejected");
             }
             default -> {
                 return Step.fail("auth_type " + method + " is not supported yet");
@@ -205,7 +257,7 @@ final class Authenticator {
                         return Step.fail("empty password returned by client");
                     }
                     boolean ok = known && Md5.verifyCleartext(secret, user, password);
-                    return ok ? new Step(null, true, null) : Step.fail("password authentication failed");
+                    return ok ? success(null) : Step.fail("password authentication failed");
                 }
                 case MD5 -> {
                     String response = cstring(frame, start, end);
@@ -214,7 +266,7 @@ final class Authenticator {
                     }
                     boolean ok = known && secret.kind() != Secret.Kind.SCRAM
                             && Md5.verify(secret, user, salt, response);
-                    return ok ? new Step(null, true, null) : Step.fail("password authentication failed");
+                    return ok ? success(null) : Step.fail("password authentication failed");
                 }
                 case SASL_INITIAL -> {
                     int nul = frame.indexOf(start, end, (byte) 0);
@@ -246,8 +298,8 @@ final class Authenticator {
                         pooler.rememberScramKeys(user, new Pooler.ScramKeys(secret.text(), scram.clientKey(),
                                 scram.serverKey()));
                     }
-                    return new Step(Messages.authenticationSASLFinal(alloc,
-                            serverFinal.getBytes(StandardCharsets.UTF_8)), true, null);
+                    return success(Messages.authenticationSASLFinal(alloc,
+                            serverFinal.getBytes(StandardCharsets.UTF_8)));
                 }
                 default -> {
                     return Step.fail("unexpected password message");

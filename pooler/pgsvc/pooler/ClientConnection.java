@@ -84,8 +84,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     /** System.nanoTime() of the client's last request, of the server's last ReadyForQuery inside a transaction,
      *  and of the request that opened the current transaction (0: none open). */
     private long requestTime;
+    private final long connectMillis = System.currentTimeMillis();
     private long serverReadyTime;
     private long xactStart;
+    /** Whether this client was told, in its current wait, that it is queued (query_wait_notify). */
+    private boolean waitNotified;
+    /** disable_pqexec, read once: it needs a restart to change. */
+    private boolean noSimpleQuery;
 
     ClientConnection(Pooler pooler, Route route) {
         this.pooler = pooler;
@@ -115,6 +120,48 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         return server;
     }
 
+    // ---- what the console shows (SHOW CLIENTS, KILL); read on this client's loop ----------------------------------
+
+    String user() {
+        return user;
+    }
+
+    String database() {
+        return database;
+    }
+
+    Channel channel() {
+        return channel;
+    }
+
+    /** Wall-clock time of the accept, SHOW CLIENTS's connect_time. */
+    long connectMillis() {
+        return connectMillis;
+    }
+
+    /** System.nanoTime() of the client's last request (or of its connect), SHOW CLIENTS's request_time. */
+    long requestNanos() {
+        return requestTime;
+    }
+
+    /** PgBouncer's list for this client: login, active (linked, or idle between transactions) or waiting. */
+    String listName() {
+        return switch (state) {
+            case STARTUP, AUTH -> "login";
+            case IDLE, LINKED -> "active";
+            case ROUTING, WAIT_WELCOME, WAITING -> "waiting";
+            case CLOSED -> null;
+        };
+    }
+
+    String trackedValue(int index) {
+        return vars[index];
+    }
+
+    int preparedStatementCount() {
+        return statements == null ? 0 : statements.count();
+    }
+
     private String who() {
         SocketAddress remote = channel == null ? null : channel.remoteAddress();
         String addr = remote instanceof InetSocketAddress in
@@ -131,6 +178,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         loop = ctx.channel().eventLoop();
         loopIndex = pooler.loopIndex(loop);
         requestTime = System.nanoTime();
+        noSimpleQuery = pooler.config().getBool("disable_pqexec");
         pooler.clientOpened(this);
         long timeout = pooler.config().getMicros("client_login_timeout");
         if (timeout > 0) {
@@ -243,6 +291,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                 return;
             }
         }
+        if (pooler.config().getBool("application_name_add_host")) {
+            addHostToApplicationName();
+        }
         if ((startup.protocolVersion() & 0xffff) != 0 || !unsupportedProtocolOptions.isEmpty()) {
             channel.write(Messages.negotiateProtocolVersion(channel.alloc(), 0, unsupportedProtocolOptions));
         }
@@ -261,14 +312,44 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         }
         auth = new Authenticator(pooler, user, database, channel);
         state = State.AUTH;
-        Authenticator.Step step = auth.begin(channel.alloc());
-        if (step.error() != null) {
-            fatal("08P01", step.error());
-        } else if (step.done()) {
-            authenticated();
-        } else {
-            channel.writeAndFlush(step.reply());
+        // A user that auth_file does not list may be looked up with auth_query first; that answer comes later.
+        Authenticator lookingUp = auth;
+        auth.lookUp(dbEntry, loop, failure -> {
+            if (auth != lookingUp || state != State.AUTH) {
+                return;
+            }
+            if (failure != null) {
+                log.info("{} login failed: {}", who(), failure.message());
+                fatal(failure.sqlState(), failure.message());
+                return;
+            }
+            Authenticator.Step step = auth.begin(channel.alloc());
+            if (step.error() != null) {
+                fatal("08P01", step.error());
+            } else if (step.done()) {
+                authenticated();
+            } else {
+                channel.writeAndFlush(step.reply());
+            }
+        });
+    }
+
+    /** application_name_add_host: "app - addr:port", so PostgreSQL's sessions say which client they serve. */
+    private void addHostToApplicationName() {
+        int idx = pooler.trackedParams().indexOf("application_name");
+        if (idx < 0) {
+            return;
         }
+        String app = vars[idx] == null ? "app" : vars[idx];
+        SocketAddress remote = channel.remoteAddress();
+        String details;
+        if (remote instanceof InetSocketAddress in) {
+            String host = in.getAddress().getHostAddress();
+            details = (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + in.getPort();
+        } else {
+            details = "unix:" + pooler.config().listenPort();
+        }
+        vars[idx] = app + " - " + details;
     }
 
     /** Returns the error text for a startup parameter PgBouncer would refuse, else records it and returns null. */
@@ -355,6 +436,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             fatal("08P01", "no such database: " + database);
             return;
         }
+        if (pooler.isDisabled(database)) {
+            fatal("08P01", "database \"" + database + "\" is disabled");
+            return;
+        }
         if (route == null) {
             route = pooler.routeFor(dbEntry);
         }
@@ -382,7 +467,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         // The console is not a pooled client: it does not count against max_client_conn.
         pooler.clientClosed(this);
         state = State.CLOSED;
-        ConsoleConnection console = new ConsoleConnection(pooler, user, admin);
+        ConsoleConnection console = new ConsoleConnection(pooler, user, admin, id, connectMillis);
         channel.pipeline().replace(this, "console", console);
         console.welcome(channel.pipeline().context(console), cancelKey);
     }
@@ -506,6 +591,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                 }
             }
             case LINKED -> {
+                if (simpleQueryRefused(batch)) {
+                    return;
+                }
                 request();
                 toServer(batch);
             }
@@ -513,6 +601,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                 if (batch.getByte(batch.readerIndex()) == 'X') {
                     batch.release();
                     channel.close();
+                    return;
+                }
+                if (simpleQueryRefused(batch)) {
                     return;
                 }
                 request();
@@ -523,6 +614,22 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             case WAITING, WAIT_WELCOME, ROUTING -> pending.addLast(batch);
             default -> batch.release();
         }
+    }
+
+    /** disable_pqexec: a simple Query ends the client, as PgBouncer does, so multi-statement strings never run. */
+    private boolean simpleQueryRefused(ByteBuf batch) {
+        if (!noSimpleQuery) {
+            return false;
+        }
+        for (int i = batch.readerIndex(); i < batch.writerIndex(); i += FrameDecoder.frameLength(batch, i)) {
+            if (batch.getByte(i) == 'Q') {
+                batch.release();
+                log.error("{} client used \"Query\" packet type", who());
+                fatal("08P01", "PQexec disallowed");
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Notes the time of a client request, which starts the transaction's clock when none is open. */
@@ -605,6 +712,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             waitTimer.cancel(false);
             waitTimer = null;
         }
+        waitNotified = false;
         server = s;
         expectedReadyForQuery = 0;
         unsynced = false;
@@ -882,11 +990,21 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                 long limit = t.query(pool.settings.serverUser());
                 if (limit > 0 && now - requestTime > limit) {
                     fatal("08P01", "query_timeout");
+                } else if (state == State.WAITING && !waitNotified && t.waitNotify() > 0
+                        && now - requestTime > t.waitNotify()) {
+                    // query_wait_notify (PgBouncer 1.25): tell the client why its query has not started yet.
+                    waitNotified = true;
+                    channel.writeAndFlush(Messages.noticeResponse(channel.alloc(), "NOTICE", "00000",
+                            "No server connection available in postgres backend, client being queued"));
                 }
             }
             case LINKED -> {
                 boolean idleInTransaction = expectedReadyForQuery == 0 && !unsynced && !settingVars;
                 if (idleInTransaction && txStatus == 'I') {
+                    // server_fast_close: a session whose database changed loses its server between transactions.
+                    if (t.fastClose() && mode == PoolMode.SESSION && pool.isRetired()) {
+                        timedOut("database configuration changed", false);
+                    }
                     return;
                 }
                 String serverUser = pool.settings.serverUser();

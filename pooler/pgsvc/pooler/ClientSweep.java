@@ -31,6 +31,11 @@ final class ClientSweep {
         return clients.size();
     }
 
+    /** A copy of this loop's clients, for the console (SHOW CLIENTS, KILL), taken on this loop. */
+    java.util.List<ClientConnection> snapshot() {
+        return new ArrayList<>(clients);
+    }
+
     void run(ClientTimeouts timeouts) {
         if (!timeouts.any()) {
             return;

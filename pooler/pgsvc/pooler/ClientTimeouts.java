@@ -7,10 +7,11 @@ import pgsvc.pooler.config.UserEntry;
 
 /**
  * The client-side timeouts in force, in nanoseconds (0 = off): the [pgbouncer] values, each overridden by a
- * positive value in the user's [users] entry, as PgBouncer resolves them.
+ * positive value in the user's [users] entry, as PgBouncer resolves them; and server_fast_close, which the same
+ * sweep applies to session-mode links.
  */
 record ClientTimeouts(long clientIdle, long query, long idleTransaction, long transaction,
-        Map<String, UserEntry> users, boolean anyUserOverride) {
+        Map<String, UserEntry> users, boolean anyUserOverride, boolean fastClose, long waitNotify) {
 
     static ClientTimeouts of(Config c) {
         boolean override = false;
@@ -20,11 +21,11 @@ record ClientTimeouts(long clientIdle, long query, long idleTransaction, long tr
         }
         return new ClientTimeouts(c.getMicros("client_idle_timeout") * 1000, c.getMicros("query_timeout") * 1000,
                 c.getMicros("idle_transaction_timeout") * 1000, c.getMicros("transaction_timeout") * 1000,
-                c.users(), override);
+                c.users(), override, c.getBool("server_fast_close"), c.getInt("query_wait_notify") * 1_000_000_000L);
     }
 
     boolean any() {
-        return anyUserOverride || clientIdle > 0 || query > 0 || idleTransaction > 0 || transaction > 0;
+        return waitNotify > 0 || fastClose || anyUserOverride || clientIdle > 0 || query > 0 || idleTransaction > 0 || transaction > 0;
     }
 
     long clientIdle(String user) {

@@ -1,39 +1,104 @@
 package pgsvc.pooler;
 
+import java.util.ArrayDeque;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoop;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import pgsvc.pooler.config.DatabaseEntry;
 import pgsvc.protocol.FrameDecoder;
 import pgsvc.protocol.Messages;
 
 /**
  * A client of the admin console, the virtual database {@code pgbouncer}: simple Query messages only, one command
- * each, answered as PgBouncer answers them (ERROR 08P01 for a bad command, the connection kept).
+ * each, in PgBouncer's grammar and answered as PgBouncer answers them (ERROR 08P01 for a bad command, the connection
+ * kept). stats_users may run every SHOW but FDS; only admin_users run commands.
  */
 final class ConsoleConnection extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(ConsoleConnection.class);
     static final String VERSION = "PgBouncer 1.25.2 (pgsvc 0.1.0)";
 
+    /** PgBouncer's regex elements: blanks, a word or "quoted" word, a 'string' (case-insensitive). */
+    private static final String WS0 = "[ \\t\\n\\r]*";
+    private static final String WS1 = "[ \\t\\n\\r]+";
+    private static final String WORD = "(\"(?:[^\"]|\"\")*\"|[0-9a-z_]+)";
+    private static final String STRING = "('(?:[^']|'')*')";
+    private static final Pattern COMMAND = Pattern.compile(
+            "^" + WS0 + WORD + "(?:" + WS1 + WORD + ")?" + WS0 + "(?:;" + WS0 + ")?$", Pattern.CASE_INSENSITIVE);
+    private static final Pattern SET_STRING = Pattern.compile(
+            "^" + WS0 + "set" + WS1 + WORD + WS0 + "(?:=|to)" + WS0 + STRING + WS0 + "(?:;" + WS0 + ")?$",
+            Pattern.CASE_INSENSITIVE);
+    private static final Pattern SET_WORD = Pattern.compile(
+            "^" + WS0 + "set" + WS1 + WORD + WS0 + "(?:=|to)" + WS0 + WORD + WS0 + "(?:;" + WS0 + ")?$",
+            Pattern.CASE_INSENSITIVE);
+    /** Parameters some drivers SHOW or SET on any server; PgBouncer fakes them (fake_param_list). */
+    private static final Map<String, String> FAKE_PARAMS = Map.of("client_encoding", "UTF-8",
+            "default_transaction_isolation", "read committed", "standard_conforming_strings", "on",
+            "datestyle", "ISO", "timezone", "GMT", "extra_float_digits", "2");
+
     private final Pooler pooler;
     private final String user;
     private final boolean admin;
+    private final long id;
+    private final long connectMillis;
+    private ChannelHandlerContext ctx;
+    private long cancelKey;
+    /** A command's reply is still to come; input read meanwhile is held, in order, until it is out. */
+    private boolean waiting;
+    private final ArrayDeque<ByteBuf> held = new ArrayDeque<>();
 
-    ConsoleConnection(Pooler pooler, String user, boolean admin) {
+    ConsoleConnection(Pooler pooler, String user, boolean admin, long id, long connectMillis) {
         this.pooler = pooler;
         this.user = user;
         this.admin = admin;
+        this.id = id;
+        this.connectMillis = connectMillis;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        // Listed (SHOW CLIENTS, KILL_CLIENT) until the socket closes, however it closes.
+        pooler.consoleOpened(this);
+        ctx.channel().closeFuture().addListener(f -> {
+            pooler.consoleClosed(this);
+            releaseHeld();
+        });
+    }
+
+    long id() {
+        return id;
+    }
+
+    EventLoop loop() {
+        return ctx.channel().eventLoop();
+    }
+
+    /** This connection in SHOW CLIENTS; on its loop. */
+    SocketRow row() {
+        return SocketRow.console(ctx.channel(), user, id, connectMillis, cancelKey);
+    }
+
+    /** KILL_CLIENT of a console connection. */
+    void kill(String reason) {
+        ctx.executor().execute(() -> fatal(ctx, reason));
     }
 
     /** AuthenticationOk, the console's fixed ParameterStatus set (as PgBouncer's), BackendKeyData, ReadyForQuery. */
     void welcome(ChannelHandlerContext ctx, long cancelKey) {
+        this.cancelKey = cancelKey;
         ByteBuf out = ctx.alloc().buffer(256);
         Messages.authenticationOk(out);
         for (Map.Entry<String, String> p : Map.of("server_version", "1.25.2/bouncer", "client_encoding", "UTF8",
@@ -49,14 +114,30 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         ByteBuf batch = (ByteBuf) msg;
+        if (waiting) {
+            held.addLast(batch);
+            return;
+        }
+        process(ctx, batch);
+    }
+
+    /** Runs the commands of a batch in order; what follows a command whose reply is still to come is held. */
+    private void process(ChannelHandlerContext ctx, ByteBuf batch) {
         try {
-            for (int i = batch.readerIndex(); i < batch.writerIndex(); i += FrameDecoder.frameLength(batch, i)) {
+            int end = batch.writerIndex();
+            for (int i = batch.readerIndex(); i < end; i += FrameDecoder.frameLength(batch, i)) {
                 byte type = batch.getByte(i);
                 switch (type) {
                     case 'Q' -> {
                         int len = FrameDecoder.frameLength(batch, i);
                         String sql = Messages.readCString(batch, i + 5, i + len);
                         command(ctx, sql);
+                        if (waiting) {
+                            if (i + len < end) {
+                                held.addFirst(batch.retainedSlice(i + len, end - i - len));
+                            }
+                            return;
+                        }
                     }
                     case 'X' -> {
                         ctx.close();
@@ -77,51 +158,392 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private void command(ChannelHandlerContext ctx, String sql) {
-        String q = sql.trim();
-        while (q.endsWith(";")) {
-            q = q.substring(0, q.length() - 1).trim();
+    /** The reply to the current command comes later, from another loop or thread: input waits until it is out. */
+    private void defer() {
+        waiting = true;
+        ctx.channel().config().setAutoRead(false);
+    }
+
+    /** Sends a deferred reply on this connection's loop, then goes on with the input held meanwhile. */
+    private void later(Runnable reply) {
+        ctx.executor().execute(() -> {
+            reply.run();
+            waiting = false;
+            ctx.channel().config().setAutoRead(true);
+            ByteBuf next;
+            while (!waiting && (next = held.pollFirst()) != null) {
+                process(ctx, next);
+            }
+        });
+    }
+
+    private void releaseHeld() {
+        ByteBuf b;
+        while ((b = held.pollFirst()) != null) {
+            b.release();
         }
-        String[] words = q.isEmpty() ? new String[0] : q.split("\\s+");
-        String verb = words.length > 0 ? words[0].toUpperCase(Locale.ROOT) : "";
-        String arg = words.length > 1 ? unquote(words[1]) : null;
-        log.info("C-console: pgbouncer/{} console command: {}", user, q);
+    }
+
+    /** One Query in PgBouncer's grammar: {@code CMD [ARG] [;]}, or {@code SET key =|TO value}. */
+    private void command(ChannelHandlerContext ctx, String sql) {
+        log.info("C-{}: pgbouncer/{} console command: {}", id, user, sql.trim());
+        Matcher m = COMMAND.matcher(sql);
+        if (m.matches()) {
+            String verb = unquote(m.group(1), '"');
+            String arg = m.group(2) == null ? null : unquote(m.group(2), '"');
+            if (verb.length() >= 16 || arg != null && arg.length() >= 64) {
+                error(ctx, "bad arguments");
+                return;
+            }
+            run(ctx, sql, verb.toUpperCase(Locale.ROOT), arg == null || arg.isEmpty() ? null : arg);
+            return;
+        }
+        char quote = '\'';
+        m = SET_STRING.matcher(sql);
+        if (!m.matches()) {
+            quote = '"';
+            m = SET_WORD.matcher(sql);
+        }
+        if (m.matches()) {
+            String key = unquote(m.group(1), '"');
+            String value = unquote(m.group(2), quote);
+            if (key.isEmpty() || key.length() >= 64 || value.length() >= 256) {
+                error(ctx, "bad arguments");
+                return;
+            }
+            set(ctx, key, value);
+            return;
+        }
+        syntaxError(ctx, sql);
+    }
+
+    private void run(ChannelHandlerContext ctx, String sql, String verb, String arg) {
         switch (verb) {
-            case "SHOW", "SELECT" -> {
-                if (arg == null) {
-                    error(ctx, "invalid command '" + q + "', use SHOW HELP;");
-                    return;
+            case "SHOW", "SELECT" -> show(ctx, sql, arg);
+            case "PAUSE" -> pause(ctx, arg);
+            case "RESUME" -> resume(ctx, arg);
+            case "SUSPEND" -> suspend(ctx, sql, arg);
+            case "DISABLE", "ENABLE" -> enable(ctx, verb.equals("ENABLE"), arg);
+            case "RECONNECT" -> reconnect(ctx, arg);
+            case "KILL" -> kill(ctx, arg);
+            case "KILL_CLIENT" -> killClient(ctx, arg);
+            case "WAIT_CLOSE" -> waitClose(ctx, arg);
+            case "RELOAD" -> reload(ctx, sql, arg);
+            case "SHUTDOWN" -> shutdown(ctx, sql, arg);
+            default -> syntaxError(ctx, sql);
+        }
+    }
+
+    private void show(ChannelHandlerContext ctx, String sql, String what) {
+        if (what == null) {
+            syntaxError(ctx, sql);
+            return;
+        }
+        String name = what.toLowerCase(Locale.ROOT);
+        String fake = FAKE_PARAMS.get(name);
+        if (fake != null) {
+            send(ctx, ConsoleTable.of(name).row(fake));
+            return;
+        }
+        switch (name) {
+            // Pools answer from their own executors and connections from their own loops; the reply goes out here.
+            case "pools" -> {
+                defer();
+                pooler.poolRows(rows -> later(() -> send(ctx, pools(rows))));
+            }
+            case "clients" -> sockets(ctx, ConsoleShows::clients);
+            case "servers" -> sockets(ctx, ConsoleShows::servers);
+            case "sockets" -> sockets(ctx, rows -> ConsoleShows.sockets(rows, false));
+            case "active_sockets" -> sockets(ctx, rows -> ConsoleShows.sockets(rows, true));
+            case "lists" -> sockets(ctx, rows -> ConsoleShows.lists(pooler, rows));
+            case "mem" -> sockets(ctx, rows -> ConsoleShows.mem(pooler, rows));
+            case "fds" -> {
+                // Cancel keys of every client: PgBouncer keeps it from stats_users.
+                if (requireAdmin(ctx)) {
+                    sockets(ctx, ConsoleShows::fds);
                 }
-                if (arg.equalsIgnoreCase("pools")) {
-                    // Pools answer from their own executors; the reply goes out on this connection's loop.
-                    pooler.poolRows(rows -> ctx.executor().execute(() -> send(ctx, pools(rows))));
-                    return;
-                }
-                ConsoleTable table = show(arg.toUpperCase(Locale.ROOT));
+            }
+            case "help" -> {
+                ByteBuf out = ctx.alloc().buffer(1024);
+                Messages.noticeResponse(out, "NOTICE", "00000", "Console usage", ConsoleShows.HELP_DETAIL, null);
+                Messages.commandComplete(out, "SHOW");
+                Messages.readyForQuery(out, (byte) 'I');
+                ctx.writeAndFlush(out);
+            }
+            default -> {
+                ConsoleTable table = show(what.toUpperCase(Locale.ROOT));
                 if (table == null) {
-                    error(ctx, "invalid command '" + q + "', use SHOW HELP;");
+                    syntaxError(ctx, sql);
                     return;
                 }
                 send(ctx, table);
             }
-            case "PAUSE" -> {
-                if (requireAdmin(ctx)) {
-                    // The reply comes once the transactions running on the paused pools are over.
-                    pooler.pause(arg, () -> ctx.executor().execute(() -> done(ctx, "PAUSE")));
-                }
-            }
-            case "RESUME" -> {
-                if (!requireAdmin(ctx)) {
-                    return;
-                }
-                if (!pooler.resume(arg)) {
-                    error(ctx, arg == null ? "pooler is not paused/suspended" : "database " + arg + " is not paused");
-                    return;
-                }
-                done(ctx, "RESUME");
-            }
-            default -> error(ctx, "invalid command '" + q + "', use SHOW HELP;");
         }
+    }
+
+    private void sockets(ChannelHandlerContext ctx, Function<List<SocketRow>, ConsoleTable> table) {
+        defer();
+        pooler.socketRows(rows -> later(() -> send(ctx, table.apply(rows))));
+    }
+
+    /** PAUSE [db]: the reply comes once the transactions running on the paused pools are over. */
+    private void pause(ChannelHandlerContext ctx, String db) {
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        if (pooler.isPausedAll()) {
+            error(ctx, "already suspended/paused");
+            return;
+        }
+        if (db != null && !knownDatabase(ctx, db, "cannot pause admin db: ")) {
+            return;
+        }
+        defer();
+        pooler.pause(db, () -> later(() -> done(ctx, "PAUSE")));
+    }
+
+    private void resume(ChannelHandlerContext ctx, String db) {
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        if (db == null) {
+            if (pooler.isShuttingDown()) {
+                error(ctx, "pooler is shutting down");
+                return;
+            }
+            if (!pooler.resume(null)) {
+                error(ctx, "pooler is not paused/suspended");
+                return;
+            }
+        } else {
+            if (!db.equals(DatabaseEntry.CONSOLE_DATABASE) && pooler.config().database(db) == null) {
+                error(ctx, "no such database: " + db);
+                return;
+            }
+            if (!pooler.resume(db)) {
+                error(ctx, "database " + db + " is not paused");
+                return;
+            }
+        }
+        done(ctx, "RESUME");
+    }
+
+    /**
+     * SUSPEND flushes and freezes every socket so that another process can take them over with SHOW FDS (online
+     * restart, -R). pgsvc has no online restart, so after PgBouncer's own checks it refuses.
+     */
+    private void suspend(ChannelHandlerContext ctx, String sql, String arg) {
+        if (arg != null) {
+            syntaxError(ctx, sql);
+            return;
+        }
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        if (pooler.isPausedAll()) {
+            error(ctx, "already suspended/paused");
+        } else if (pooler.anyPaused()) {
+            error(ctx, "cannot suspend with paused databases");
+        } else {
+            error(ctx, "SUSPEND is not supported: pgsvc has no online restart (-R); use PAUSE");
+        }
+    }
+
+    /** DISABLE db refuses new logins to it ("database "db" is disabled"); ENABLE db lets them in again. */
+    private void enable(ChannelHandlerContext ctx, boolean enable, String db) {
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        if (db == null) {
+            error(ctx, "a database is required");
+            return;
+        }
+        if (!knownDatabase(ctx, db, enable ? "cannot enable admin db: " : "cannot disable admin db: ")) {
+            return;
+        }
+        if (enable) {
+            pooler.enable(db);
+        } else {
+            pooler.disable(db);
+        }
+        done(ctx, enable ? "ENABLE" : "DISABLE");
+    }
+
+    /** RECONNECT [db]: servers are closed as they are released, and new ones opened. */
+    private void reconnect(ChannelHandlerContext ctx, String db) {
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        if (db != null && !knownDatabase(ctx, db, "cannot reconnect admin db: ")) {
+            return;
+        }
+        pooler.reconnect(db);
+        done(ctx, "RECONNECT");
+    }
+
+    /** KILL [db]: its clients and servers are dropped and it stays paused until RESUME. */
+    private void kill(ChannelHandlerContext ctx, String db) {
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        if (pooler.isPausedAll()) {
+            error(ctx, "already suspended/paused");
+            return;
+        }
+        if (db != null && !knownDatabase(ctx, db, "cannot kill admin db: ")) {
+            return;
+        }
+        pooler.kill(db);
+        done(ctx, "KILL");
+    }
+
+    /** KILL_CLIENT id: the id of SHOW CLIENTS. */
+    private void killClient(ChannelHandlerContext ctx, String arg) {
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        long target = clientId(arg);
+        if (target < 0) {
+            error(ctx, "invalid client pointer supplied");
+            return;
+        }
+        defer();
+        pooler.killClient(target, found -> later(() -> {
+            if (found) {
+                done(ctx, "KILL_CLIENT");
+            } else {
+                error(ctx, "client not found");
+            }
+        }));
+    }
+
+    /** The leading digits of the argument, as C's {@code sscanf("%llu")} reads them; -1 if there are none. */
+    private static long clientId(String arg) {
+        int n = 0;
+        while (arg != null && n < arg.length() && Character.isDigit(arg.charAt(n))) {
+            n++;
+        }
+        if (n == 0) {
+            return -1;
+        }
+        // An id no client can have (beyond a long) is simply not found.
+        return n > 18 ? Long.MAX_VALUE : Long.parseLong(arg.substring(0, n));
+    }
+
+    /** WAIT_CLOSE [db]: the reply comes once no server of the database (or any) waits to be closed. */
+    private void waitClose(ChannelHandlerContext ctx, String db) {
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        if (db != null && !knownDatabase(ctx, db, "cannot wait in admin db: ")) {
+            return;
+        }
+        defer();
+        pooler.waitClose(db, () -> later(() -> done(ctx, "WAIT_CLOSE")));
+    }
+
+    /** RELOAD: the process reads its file again, off the event loop; a failure is PgBouncer's F0000 error. */
+    private void reload(ChannelHandlerContext ctx, String sql, String arg) {
+        if (arg != null) {
+            syntaxError(ctx, sql);
+            return;
+        }
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        ProcessControl control = pooler.processControl();
+        defer();
+        CompletableFuture.supplyAsync(() -> control != null && control.reload()).whenComplete((ok, e) -> later(() -> {
+            if (Boolean.TRUE.equals(ok)) {
+                done(ctx, "RELOAD");
+            } else {
+                log.warn("C-{}: RELOAD failed: {}", id, e != null ? e.toString() : "see above");
+                error(ctx, "F0000", "RELOAD failed, see logs for additional details");
+            }
+        }));
+    }
+
+    /**
+     * SHUTDOWN exits at once and, as in PgBouncer, never answers; WAIT_FOR_SERVERS and WAIT_FOR_CLIENTS answer once
+     * the listeners are closed and the process waits for its servers or clients to go.
+     */
+    private void shutdown(ChannelHandlerContext ctx, String sql, String arg) {
+        ProcessControl.Shutdown mode;
+        if (arg == null) {
+            mode = ProcessControl.Shutdown.IMMEDIATE;
+        } else if (arg.equalsIgnoreCase("WAIT_FOR_SERVERS")) {
+            mode = ProcessControl.Shutdown.WAIT_FOR_SERVERS;
+        } else if (arg.equalsIgnoreCase("WAIT_FOR_CLIENTS")) {
+            mode = ProcessControl.Shutdown.WAIT_FOR_CLIENTS;
+        } else {
+            syntaxError(ctx, sql);
+            return;
+        }
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        ProcessControl control = pooler.processControl();
+        if (control == null) {
+            error(ctx, "SHUTDOWN is not available: no process to shut down");
+            return;
+        }
+        log.info("SHUTDOWN{} command issued", mode == ProcessControl.Shutdown.IMMEDIATE ? "" : " " + mode.name());
+        defer();
+        CompletableFuture.runAsync(() -> control.shutdown(mode)).whenComplete((v, e) -> {
+            if (e != null) {
+                log.error("SHUTDOWN failed", e);
+            }
+            if (mode != ProcessControl.Shutdown.IMMEDIATE) {
+                later(() -> done(ctx, "SHUTDOWN"));
+            }
+        });
+    }
+
+    /**
+     * SET key = value on the running configuration, as a RELOAD would apply that one key. The parameters drivers
+     * set on any server are ignored with a NOTICE, for stats users too; anything else needs an admin, and an unknown
+     * key, a bad value or a key that needs a restart is PgBouncer's "SET failed".
+     */
+    private void set(ChannelHandlerContext ctx, String key, String value) {
+        if (FAKE_PARAMS.containsKey(key.toLowerCase(Locale.ROOT))) {
+            ByteBuf out = ctx.alloc().buffer(64);
+            Messages.noticeResponse(out, "NOTICE", "00000", "SET ignored");
+            Messages.commandComplete(out, "SET");
+            Messages.readyForQuery(out, (byte) 'I');
+            ctx.writeAndFlush(out);
+            return;
+        }
+        if (!requireAdmin(ctx)) {
+            return;
+        }
+        ProcessControl control = pooler.processControl();
+        defer();
+        CompletableFuture.supplyAsync(() -> control == null ? "no process control installed" : control.set(key, value))
+                .whenComplete((problem, e) -> later(() -> {
+                    if (e == null && problem == null) {
+                        done(ctx, "SET " + key + "=" + value);
+                    } else {
+                        log.warn("C-{}: SET {} = {} failed: {}", id, key, value, e != null ? e.toString() : problem);
+                        error(ctx, "SET failed");
+                    }
+                }));
+    }
+
+    /** PgBouncer's checks of a database argument: the console's own is refused, others must be known. */
+    private boolean knownDatabase(ChannelHandlerContext ctx, String db, String consoleError) {
+        if (db.equals(DatabaseEntry.CONSOLE_DATABASE)) {
+            error(ctx, consoleError + db);
+            return false;
+        }
+        if (pooler.config().database(db) == null) {
+            error(ctx, "no such database: " + db);
+            return false;
+        }
+        return true;
+    }
+
+    private static void syntaxError(ChannelHandlerContext ctx, String sql) {
+        error(ctx, "invalid command '" + sql + "', use SHOW HELP;");
     }
 
     private static void send(ChannelHandlerContext ctx, ConsoleTable table) {
@@ -190,9 +612,31 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
                             pooler.serverCount(db.name()),
                             db.maxDbClientConnections() != null ? db.maxDbClientConnections()
                                     : c.getInt("max_db_client_connections"),
-                            0, pooler.isPaused(db.name()) ? 1 : 0, 0);
+                            pooler.clientCount(db.name()), pooler.isPaused(db.name()) ? 1 : 0,
+                            pooler.isDisabled(db.name()) ? 1 : 0);
                 }
+                // The console's own database, as PgBouncer lists it: statement mode, two connections, user pgbouncer.
+                t.row(DatabaseEntry.CONSOLE_DATABASE, null, c.listenPort(), DatabaseEntry.CONSOLE_DATABASE,
+                        "pgbouncer", 2, c.getInt("min_pool_size"), c.getInt("reserve_pool_size"),
+                        (int) (c.getMicros("server_lifetime") / 1_000_000), "statement", null,
+                        c.getInt("max_db_connections"), 0, c.getInt("max_db_client_connections"),
+                        pooler.consoleCount(), 0, 0);
                 return t;
+            }
+            case "USERS" -> {
+                return ConsoleShows.users(pooler);
+            }
+            case "PEERS" -> {
+                return ConsoleShows.peers(pooler.config());
+            }
+            case "PEER_POOLS" -> {
+                return ConsoleShows.peerPools();
+            }
+            case "DNS_HOSTS" -> {
+                return pooler.dns().hostsTable();
+            }
+            case "DNS_ZONES" -> {
+                return ConsoleShows.dnsZones();
             }
             default -> {
             }
@@ -208,11 +652,13 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
         return admin;
     }
 
-    private static String unquote(String word) {
-        if (word.length() >= 2 && word.startsWith("\"") && word.endsWith("\"")) {
-            return word.substring(1, word.length() - 1).replace("\"\"", "\"");
+    /** A word as PgBouncer copies it: verbatim, or without its quotes and with doubled quotes made single. */
+    private static String unquote(String word, char quote) {
+        if (word.length() >= 2 && word.charAt(0) == quote) {
+            String q = String.valueOf(quote);
+            return word.substring(1, word.length() - 1).replace(q + q, q);
         }
-        return word.toLowerCase(Locale.ROOT);
+        return word;
     }
 
     private static void done(ChannelHandlerContext ctx, String tag) {
@@ -223,8 +669,12 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
     }
 
     private static void error(ChannelHandlerContext ctx, String message) {
+        error(ctx, "08P01", message);
+    }
+
+    private static void error(ChannelHandlerContext ctx, String sqlState, String message) {
         ByteBuf out = ctx.alloc().buffer(128);
-        Messages.errorResponse(out, "ERROR", "08P01", message);
+        Messages.errorResponse(out, "ERROR", sqlState, message);
         Messages.readyForQuery(out, (byte) 'I');
         ctx.writeAndFlush(out);
     }

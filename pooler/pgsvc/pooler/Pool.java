@@ -29,7 +29,11 @@ final class Pool {
     /** When each waiter was queued and each idle server went idle (nanoTime), for reserve_pool and idle timeouts. */
     private final java.util.IdentityHashMap<ClientConnection, Long> waitSince = new java.util.IdentityHashMap<>();
     private final java.util.IdentityHashMap<ServerConnection, Long> idleSince = new java.util.IdentityHashMap<>();
+    /** When the server takeIdle last returned went idle (executor-confined). */
+    private long takenIdleSince;
     private boolean used;
+    /** When this pool was last seen with no server and no waiting client (autodb_idle_timeout); 0 = in use. */
+    private long emptySince;
     private boolean capped;
     private final ArrayDeque<ServerConnection>[] idle;
     private int servers;
@@ -98,6 +102,7 @@ final class Pool {
 
     void retire(String reason) {
         retired = true;
+        pooler.markCloseNeeded(this);
         closeIdle(reason);
         // Waiters were headed for this endpoint; they choose again through their route.
         exec.execute(() -> {
@@ -115,8 +120,24 @@ final class Pool {
     /** Finds a server for a client: an idle one (its own loop first), else it queues and a new one may be launched. */
     void acquire(ClientConnection client) {
         exec.execute(() -> {
+            if (retired) {
+                // Retired (or dropped as an unused autodb) between the client's choice and now: choose again.
+                client.reroute();
+                return;
+            }
             ServerConnection server = paused ? null : takeIdle(client.loopIndex());
             if (server != null) {
+                if (needsCheck()) {
+                    // PgBouncer's "used" server: idle past server_check_delay, it runs server_check_query first
+                    // and the client, first in line, gets it at the check's ReadyForQuery.
+                    waiters.addFirst(client);
+                    waitSince.put(client, System.nanoTime());
+                    client.startedWaiting();
+                    active++;
+                    server.inUse = true;
+                    server.check(settings.checkQuery());
+                    return;
+                }
                 handOff(client, server);
                 return;
             }
@@ -152,6 +173,10 @@ final class Pool {
             }
             if (retired) {
                 server.close("server role changed");
+                return;
+            }
+            if (server.closeNeeded) {
+                server.close("obsolete connection");
                 return;
             }
             offer(server);
@@ -271,9 +296,16 @@ final class Pool {
             server = idle[i].pollFirst();
         }
         if (server != null) {
-            idleSince.remove(server);
+            Long since = idleSince.remove(server);
+            takenIdleSince = since == null ? System.nanoTime() : since;
         }
         return server;
+    }
+
+    /** Whether the server takeIdle just returned has been idle long enough to need server_check_query. */
+    private boolean needsCheck() {
+        return settings.checkQuery() != null
+                && System.nanoTime() - takenIdleSince >= TimeUnit.MICROSECONDS.toNanos(settings.checkDelayMicros());
     }
 
     private void handOff(ClientConnection client, ServerConnection server) {
@@ -383,9 +415,21 @@ final class Pool {
      * min_pool_size) or past their lifetime close; min_pool_size is kept warm for pools that have had a client or
      * have a forced user; a waiter queued longer than reserve_pool_timeout opens a reserve server.
      */
-    void maintain(EventLoop loop, boolean forcedUser) {
+    void maintain(EventLoop loop, boolean forcedUser, long autodbIdleMicros) {
         exec.execute(() -> {
             long now = System.nanoTime();
+            if (autodbIdleMicros > 0 && servers == 0 && active == 0 && waiters.isEmpty()) {
+                // A pool of a database the `*` entry made up goes away once unused, as PgBouncer frees autodbs.
+                if (emptySince == 0) {
+                    emptySince = now;
+                } else if (now - emptySince > TimeUnit.MICROSECONDS.toNanos(autodbIdleMicros)) {
+                    retired = true;
+                    pooler.dropPool(this);
+                    return;
+                }
+            } else {
+                emptySince = 0;
+            }
             long idleTimeout = TimeUnit.MICROSECONDS.toNanos(settings.idleTimeoutMicros());
             for (java.util.Iterator<java.util.Map.Entry<ServerConnection, Long>> it = idleSince.entrySet().iterator();
                     it.hasNext(); ) {

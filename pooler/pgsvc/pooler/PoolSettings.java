@@ -17,6 +17,9 @@ import pgsvc.pooler.config.PoolMode;
  * @param serverUser       the user the pool logs in to PostgreSQL as (a forced user, or the client's)
  * @param serverPassword   a plaintext password or an md5/SCRAM secret for that user, null if none is known
  * @param startupParams    extra StartupMessage parameters from the [databases] entry
+ * @param connectQuery     run once after each server login (connect_query), null if none
+ * @param checkQuery       run before reusing a server idle longer than checkDelayMicros (server_check_query); ""
+ *                         is PgBouncer's {@code <empty>}, an empty Query; null disables the check
  */
 record PoolSettings(
         String host,
@@ -41,7 +44,10 @@ record PoolSettings(
         long reservePoolTimeoutMicros,
         long idleTimeoutMicros,
         int maxDbConnections,
-        int maxUserConnections) {
+        int maxUserConnections,
+        String connectQuery,
+        String checkQuery,
+        long checkDelayMicros) {
 
     /** The host for the next server connection. */
     String nextHost() {

@@ -1,5 +1,6 @@
 package pgsvc.pooler;
 
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.security.SecureRandom;
@@ -9,6 +10,8 @@ import java.util.List;
 import java.util.Set;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
@@ -22,10 +25,14 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.util.NetUtil;
 import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,6 +63,12 @@ public final class Pooler {
     private final Map<String, ScramKeys> scramKeys = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
     private final PreparedStatements preparedStatements = new PreparedStatements();
+    private final AuthQuery authQuery = new AuthQuery(this);
+    /** Secrets auth_query found for users that then logged in, by database and user: their pools' passwords. */
+    private final Map<PoolKey, String> lookedUpSecrets = new ConcurrentHashMap<>();
+    /** Server host names, resolved off the loops and cached for dns_max_ttl (failures for dns_nxdomain_ttl). */
+    private final Dns dns = Dns.jdk(() -> this.config.getMicros("dns_max_ttl"),
+            () -> this.config.getMicros("dns_nxdomain_ttl"));
     /** Each event loop's clients, for the timeout sweep; each list is touched only on its own loop. */
     private final ClientSweep[] sweeps;
     private volatile Function<DatabaseEntry, Route> entryRoutes;
@@ -96,6 +109,11 @@ public final class Pooler {
     /** Sets the HBA rules (at startup and on RELOAD); logins that start afterwards use them. */
     public void hba(Hba rules) {
         this.hba = rules;
+    }
+
+    /** The cache of server host names (SHOW DNS_HOSTS). */
+    public Dns dns() {
+        return dns;
     }
 
     public Transport transport() {
@@ -204,6 +222,32 @@ public final class Pooler {
         return keys != null && keys.secret().equals(secret) ? keys : null;
     }
 
+    /** auth_query lookups for users that auth_file does not list. */
+    AuthQuery authQuery() {
+        return authQuery;
+    }
+
+    /**
+     * A client of {@code database} proved a secret that auth_query found for {@code user}: the pool logs in to
+     * PostgreSQL with it from now on, as PgBouncer updates its dynamic user (a changed password takes effect at the
+     * next login).
+     */
+    void rememberLookedUpSecret(String database, String user, String secret) {
+        String old = lookedUpSecrets.put(new PoolKey(database, user, null), secret);
+        if (secret.equals(old)) {
+            return;
+        }
+        DatabaseEntry db = config.database(database);
+        if (db == null || db.user() != null) {
+            return;
+        }
+        for (Pool pool : pools.values()) {
+            if (pool.key.database().equals(database) && pool.key.user().equals(user)) {
+                pool.reconfigure(settings(db, database, user, false, pool.key.endpoint()));
+            }
+        }
+    }
+
     boolean registerCancelKey(ClientConnection client) {
         return cancelKeys.putIfAbsent(client.cancelKey(), client) == null;
     }
@@ -300,6 +344,9 @@ public final class Pooler {
                 : db.poolSize() != null ? db.poolSize() : c.defaultPoolSize();
         String password = forced && db.password() != null ? db.password()
                 : authFile == null ? null : authFile.secret(serverUser);
+        if (password == null && !forced) {
+            password = lookedUpSecrets.get(new PoolKey(database, serverUser, null));
+        }
         Map<String, String> startup = new HashMap<>();
         putIfSet(startup, "client_encoding", db.clientEncoding());
         putIfSet(startup, "datestyle", db.datestyle());
@@ -323,7 +370,17 @@ public final class Pooler {
                 db.dbname() != null ? db.dbname() : database, serverUser, password,
                 Map.copyOf(startup), mode, size, c.getBool("server_round_robin"), c.getMicros("server_login_retry"),
                 c.getMicros("server_connect_timeout"), queryWait, lifetime, reset, min,
-                reserve, c.getMicros("reserve_pool_timeout"), c.getMicros("server_idle_timeout"), maxDb, maxUser);
+                reserve, c.getMicros("reserve_pool_timeout"), c.getMicros("server_idle_timeout"), maxDb, maxUser,
+                db.connectQuery(), checkQuery(c), c.getMicros("server_check_delay"));
+    }
+
+    /** server_check_query: empty disables the check, {@code <empty>} (the default) sends an empty Query. */
+    private static String checkQuery(Config c) {
+        String q = c.get("server_check_query");
+        if (q == null || q.isBlank()) {
+            return null;
+        }
+        return q.trim().equalsIgnoreCase("<empty>") ? "" : q;
     }
 
     private static void putIfSet(Map<String, String> map, String key, String value) {
@@ -391,9 +448,53 @@ public final class Pooler {
             b.channel(transport.socketChannel())
                     .option(ChannelOption.TCP_NODELAY, true)
                     .option(ChannelOption.SO_KEEPALIVE, config.getBool("tcp_keepalive"));
-            address = InetSocketAddress.createUnresolved(host, port);
+            InetAddress literal = NetUtil.createInetAddressFromIpAddressString(host);
+            if (literal == null) {
+                return connectByName(b, loop, host, port, timeoutMillis);
+            }
+            address = new InetSocketAddress(literal, port);
         }
         return b.connect(address);
+    }
+
+    /**
+     * TCP to a host name. The name is resolved by {@link #dns} off the loop while the channel registers; the timeout
+     * covers the lookup and the handshake together, as server_connect_timeout does in PgBouncer. A name that does not
+     * resolve fails the future as a refused connection would, so pools, checks and direct services handle it alike.
+     */
+    private ChannelFuture connectByName(Bootstrap b, EventLoop loop, String host, int port, int timeoutMillis) {
+        Future<InetAddress> lookup = dns.resolve(host, loop);
+        if (lookup.isSuccess()) {
+            return b.connect(new InetSocketAddress(lookup.getNow(), port));
+        }
+        long started = System.nanoTime();
+        ChannelFuture registered = b.register();
+        Channel channel = registered.channel();
+        ChannelPromise connected = channel.newPromise();
+        connected.addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
+        ScheduledFuture<?> timer = lookup.isDone() ? null : loop.schedule(() -> {
+            connected.tryFailure(new ConnectTimeoutException("connection timed out: DNS lookup of " + host));
+        }, Math.max(1, timeoutMillis), TimeUnit.MILLISECONDS);
+        lookup.addListener(f -> {
+            if (timer != null) {
+                timer.cancel(false);
+            }
+            if (!f.isSuccess()) {
+                connected.tryFailure(f.cause());
+                return;
+            }
+            InetSocketAddress address = new InetSocketAddress(lookup.getNow(), port);
+            registered.addListener(r -> {
+                if (!r.isSuccess()) {
+                    connected.tryFailure(r.cause());
+                } else if (!connected.isDone()) {
+                    long left = timeoutMillis - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+                    channel.config().setConnectTimeoutMillis((int) Math.max(1, left));
+                    channel.connect(address, connected);
+                }
+            });
+        });
+        return connected;
     }
 
     // ---- shared server caps (max_db_connections, max_user_connections) ----------------------------------------
@@ -462,9 +563,11 @@ public final class Pooler {
         }
         workers.next().scheduleAtFixedRate(() -> {
             Config c = config;
+            long autodbIdle = c.getMicros("autodb_idle_timeout");
             for (Pool pool : pools.values()) {
                 DatabaseEntry db = c.database(pool.key.database());
-                pool.maintain(loops[0], db != null && db.user() != null);
+                boolean auto = !c.databases().containsKey(pool.key.database());
+                pool.maintain(loops[0], db != null && db.user() != null, auto ? autodbIdle : 0);
             }
         }, 333, 333, java.util.concurrent.TimeUnit.MILLISECONDS);
     }
@@ -524,6 +627,7 @@ public final class Pooler {
     public void reload(Config next, AuthFile nextAuthFile) {
         this.config = next;
         this.authFile = nextAuthFile;
+        authQuery.retireAll("RELOAD");
         for (Pool pool : pools.values()) {
             DatabaseEntry db = next.database(pool.key.database());
             if (db == null) {
@@ -579,10 +683,280 @@ public final class Pooler {
         return n;
     }
 
+    /** An unused pool of an automatic (`*`) database is forgotten; the next client of that database makes a new one. */
+    void dropPool(Pool pool) {
+        if (pools.remove(pool.key, pool)) {
+            log.debug("{}: autodb_idle_timeout, pool dropped", pool.key);
+        }
+    }
+
     /** Closes idle server connections of every pool (shutdown). */
     public void closeIdleServers(String reason) {
         for (Pool pool : pools.values()) {
             pool.closeIdle(reason);
         }
+        authQuery.retireAll(reason);
+    }
+
+    // ---- the admin console: connections, DISABLE, RECONNECT, WAIT_CLOSE, KILL, the process ---------------------
+
+    /** Every server connection from its connect until its socket closes (SHOW SERVERS, RECONNECT, WAIT_CLOSE). */
+    private final Set<ServerConnection> servers = ConcurrentHashMap.newKeySet();
+    /** Admin console connections, which SHOW CLIENTS lists as clients of database pgbouncer. */
+    private final Set<ConsoleConnection> consoles = ConcurrentHashMap.newKeySet();
+    private final Set<String> disabled = ConcurrentHashMap.newKeySet();
+    private final List<WaitClose> waitClosers = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private volatile ProcessControl processControl;
+    private volatile boolean shuttingDown;
+
+    /** A WAIT_CLOSE waiting for the close_needed servers of a database (null: of all) to be gone. */
+    private static final class WaitClose {
+        final String database;
+        final Runnable done;
+
+        WaitClose(String database, Runnable done) {
+            this.database = database;
+            this.done = done;
+        }
+    }
+
+    void serverOpened(ServerConnection server) {
+        servers.add(server);
+    }
+
+    void serverGone(ServerConnection server) {
+        servers.remove(server);
+        if (!waitClosers.isEmpty()) {
+            checkWaitClose();
+        }
+    }
+
+    void consoleOpened(ConsoleConnection console) {
+        consoles.add(console);
+    }
+
+    void consoleClosed(ConsoleConnection console) {
+        consoles.remove(console);
+    }
+
+    int consoleCount() {
+        return consoles.size();
+    }
+
+    /** RELOAD, SET and SHUTDOWN on the console go to the process that runs this pooler, which installs this. */
+    public void processControl(ProcessControl control) {
+        this.processControl = control;
+    }
+
+    ProcessControl processControl() {
+        return processControl;
+    }
+
+    /** The process is on its way out (SHUTDOWN, SIGINT, SIGTERM): RESUME is refused from now on, as in PgBouncer. */
+    public void shuttingDown() {
+        shuttingDown = true;
+    }
+
+    boolean isShuttingDown() {
+        return shuttingDown;
+    }
+
+    /** Whether the whole pooler is paused (PAUSE without a database), not just some databases. */
+    boolean isPausedAll() {
+        return paused.contains(ALL_DATABASES);
+    }
+
+    boolean anyPaused() {
+        return !paused.isEmpty();
+    }
+
+    /** DISABLE db: new logins to it are refused with PgBouncer's text; clients already in stay. */
+    void disable(String database) {
+        disabled.add(database);
+    }
+
+    /** ENABLE db. */
+    void enable(String database) {
+        disabled.remove(database);
+    }
+
+    boolean isDisabled(String database) {
+        return disabled.contains(database);
+    }
+
+    /** Clients of a database counted against its client cap, SHOW DATABASES's current_client_connections. */
+    int clientCount(String database) {
+        AtomicInteger n = dbClients.get(database);
+        return n == null ? 0 : n.get();
+    }
+
+    /** Clients of a user, SHOW USERS's current_client_connections. */
+    int userClientCount(String user) {
+        AtomicInteger n = userClients.get(user);
+        return n == null ? 0 : n.get();
+    }
+
+    /** Server connections of a user, all pools, SHOW USERS's current_connections. */
+    int userServerCount(String user) {
+        AtomicInteger n = userServers.get(user);
+        return n == null ? 0 : n.get();
+    }
+
+    int poolCount() {
+        return pools.size();
+    }
+
+    /**
+     * Every client, console and server as SHOW CLIENTS, SERVERS, SOCKETS and FDS list them, each read by a task on
+     * its own event loop; {@code done} gets them all once the last loop has answered, on that loop.
+     */
+    void socketRows(java.util.function.Consumer<List<SocketRow>> done) {
+        java.util.Queue<SocketRow> rows = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        AtomicInteger left = new AtomicInteger(loops.length);
+        for (int i = 0; i < loops.length; i++) {
+            int index = i;
+            EventLoop loop = loops[i];
+            loop.execute(() -> {
+                long nowNanos = System.nanoTime();
+                long nowMillis = System.currentTimeMillis();
+                for (ClientConnection c : sweeps[index].snapshot()) {
+                    SocketRow row = SocketRow.client(c, trackedParams, nowNanos, nowMillis);
+                    if (row != null) {
+                        rows.add(row);
+                    }
+                }
+                for (ServerConnection s : servers) {
+                    SocketRow row = s.loopIndex() == index ? SocketRow.server(s, trackedParams, nowNanos, nowMillis)
+                            : null;
+                    if (row != null) {
+                        rows.add(row);
+                    }
+                }
+                for (ConsoleConnection c : consoles) {
+                    if (c.loop() == loop) {
+                        rows.add(c.row());
+                    }
+                }
+                if (left.decrementAndGet() == 0) {
+                    done.accept(new ArrayList<>(rows));
+                }
+            });
+        }
+    }
+
+    /**
+     * KILL [db]: the database (each one, without a name) is paused, and its clients are closed with PgBouncer's
+     * "database removed"; their servers close as they come back to the paused pools, idle ones at once.
+     */
+    void kill(String database) {
+        Set<String> names = new java.util.HashSet<>();
+        if (database != null) {
+            names.add(database);
+        } else {
+            for (PoolKey key : pools.keySet()) {
+                names.add(key.database());
+            }
+            for (String name : config.databases().keySet()) {
+                if (!name.equals(DatabaseEntry.WILDCARD)) {
+                    names.add(name);
+                }
+            }
+        }
+        for (String name : names) {
+            pause(name, () -> { });
+        }
+        pgsvc.protocol.ErrorFields removed = pgsvc.protocol.ErrorFields.fatal("08P01", "database removed");
+        for (int i = 0; i < loops.length; i++) {
+            ClientSweep sweep = sweeps[i];
+            loops[i].execute(() -> {
+                for (ClientConnection c : sweep.snapshot()) {
+                    String list = c.listName();
+                    if (list != null && !list.equals("login") && names.contains(c.database())) {
+                        c.fail(removed);
+                    }
+                }
+            });
+        }
+    }
+
+    /**
+     * KILL_CLIENT id: closes that client (a console too) with "admin forced disconnect"; {@code done} learns whether
+     * there was one, on the loop that answered last.
+     */
+    void killClient(long id, java.util.function.Consumer<Boolean> done) {
+        for (ConsoleConnection console : consoles) {
+            if (console.id() == id) {
+                console.kill("admin forced disconnect");
+                done.accept(true);
+                return;
+            }
+        }
+        pgsvc.protocol.ErrorFields forced = pgsvc.protocol.ErrorFields.fatal("08P01", "admin forced disconnect");
+        AtomicInteger left = new AtomicInteger(loops.length);
+        java.util.concurrent.atomic.AtomicBoolean found = new java.util.concurrent.atomic.AtomicBoolean();
+        for (int i = 0; i < loops.length; i++) {
+            ClientSweep sweep = sweeps[i];
+            loops[i].execute(() -> {
+                for (ClientConnection c : sweep.snapshot()) {
+                    String list = c.listName();
+                    if (c.id() == id && list != null && !list.equals("login")) {
+                        found.set(true);
+                        c.fail(forced);
+                    }
+                }
+                if (left.decrementAndGet() == 0) {
+                    done.accept(found.get());
+                }
+            });
+        }
+    }
+
+    /**
+     * RECONNECT [db]: every logged-in server of the database (or all) is marked close_needed; idle ones close now,
+     * busy ones when released, and new ones are opened as clients need them.
+     */
+    void reconnect(String database) {
+        for (ServerConnection s : servers) {
+            if (s.isLoggedIn() && (database == null || s.pool().key.database().equals(database))) {
+                s.closeNeeded = true;
+            }
+        }
+        for (Pool pool : pools.values()) {
+            if (database == null || pool.key.database().equals(database)) {
+                pool.closeIdle("obsolete connection");
+            }
+        }
+    }
+
+    /** A retired pool's servers are close_needed too, which SHOW SERVERS and WAIT_CLOSE see. */
+    void markCloseNeeded(Pool pool) {
+        for (ServerConnection s : servers) {
+            if (s.pool() == pool) {
+                s.closeNeeded = true;
+            }
+        }
+    }
+
+    /** WAIT_CLOSE [db]: {@code done} runs once no server of the database (or any) is close_needed any more. */
+    void waitClose(String database, Runnable done) {
+        waitClosers.add(new WaitClose(database, done));
+        checkWaitClose();
+    }
+
+    private void checkWaitClose() {
+        for (WaitClose w : waitClosers) {
+            if (!closeNeeded(w.database) && waitClosers.remove(w)) {
+                w.done.run();
+            }
+        }
+    }
+
+    private boolean closeNeeded(String database) {
+        for (ServerConnection s : servers) {
+            if (s.closeNeeded && (database == null || s.pool().key.database().equals(database))) {
+                return true;
+            }
+        }
+        return false;
     }
 }

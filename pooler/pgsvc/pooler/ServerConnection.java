@@ -11,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -33,7 +34,7 @@ import pgsvc.protocol.ParameterStatus;
 final class ServerConnection extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(ServerConnection.class);
 
-    private enum Phase { CONNECTING, LOGIN, READY, RESET, CLOSED }
+    private enum Phase { CONNECTING, LOGIN, CONNECT_QUERY, READY, RESET, CHECK, CLOSED }
 
     private final Pool pool;
     private final long id;
@@ -56,6 +57,10 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     private int backendKey;
     private String closeReason;
     private volatile boolean closing;
+    /** RECONNECT or a RELOAD that moved the database: close instead of going back to the pool (close_needed). */
+    volatile boolean closeNeeded;
+    /** System.nanoTime() of the last hand-off to a client, SHOW SERVERS's request_time. */
+    private volatile long assignedNanos = createdNanos;
 
     private ServerConnection(Pool pool, int loopIndex) {
         this.pool = pool;
@@ -82,7 +87,11 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 ch.pipeline().addLast("server", server);
             }
         };
-        pooler.connect(loop, s, timeoutMillis, init).addListener((ChannelFutureListener) f -> {
+        ChannelFuture connected = pooler.connect(loop, s, timeoutMillis, init);
+        // Listed for the console (SHOW SERVERS, RECONNECT, WAIT_CLOSE) until its socket is closed.
+        pooler.serverOpened(server);
+        connected.channel().closeFuture().addListener(f -> pooler.serverGone(server));
+        connected.addListener((ChannelFutureListener) f -> {
             if (!f.isSuccess()) {
                 server.phase = Phase.CLOSED;
                 log.warn("S-{}: {} connect to {}:{} failed: {}", server.id, pool.key, s.host(), s.port(),
@@ -136,6 +145,38 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
 
     void assign(ClientConnection client) {
         this.client = client;
+        assignedNanos = System.nanoTime();
+    }
+
+    ClientConnection linkedClient() {
+        return client;
+    }
+
+    long createdNanos() {
+        return createdNanos;
+    }
+
+    long assignedNanos() {
+        return assignedNanos;
+    }
+
+    /** PgBouncer's list for this server: new (logging in), active (linked), idle, tested (reset or check query). */
+    String listName() {
+        if (closing) {
+            return null;
+        }
+        return switch (phase) {
+            case CONNECTING, LOGIN, CONNECT_QUERY -> "new";
+            case READY -> client != null ? "active" : "idle";
+            case RESET, CHECK -> "tested";
+            case CLOSED -> null;
+        };
+    }
+
+    /** Logged in and not closing: what RECONNECT marks close_needed (a server still logging in is new already). */
+    boolean isLoggedIn() {
+        Phase p = phase;
+        return !closing && (p == Phase.READY || p == Phase.RESET || p == Phase.CHECK);
     }
 
     void unassign() {
@@ -145,6 +186,13 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     /** Runs the reset query (session mode) on the server's loop; the server goes back to the pool at its ReadyForQuery. */
     void reset(String query) {
         phase = Phase.RESET;
+        client = null;
+        channel.writeAndFlush(Messages.query(channel.alloc(), query));
+    }
+
+    /** Runs server_check_query on a server that sat idle too long; it goes back to the pool at its ReadyForQuery. */
+    void check(String query) {
+        phase = Phase.CHECK;
         client = null;
         channel.writeAndFlush(Messages.query(channel.alloc(), query));
     }
@@ -196,6 +244,10 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 login(ctx, batch);
             } else if (p == Phase.RESET) {
                 resetResponse(batch);
+            } else if (p == Phase.CHECK) {
+                checkResponse(batch);
+            } else if (p == Phase.CONNECT_QUERY) {
+                connectQueryResponse(batch);
             }
         } finally {
             batch.release();
@@ -223,7 +275,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     public void channelInactive(ChannelHandlerContext ctx) {
         Phase was = phase;
         phase = Phase.CLOSED;
-        if (was == Phase.LOGIN || was == Phase.CONNECTING) {
+        if (was == Phase.LOGIN || was == Phase.CONNECTING || was == Phase.CONNECT_QUERY) {
             pool.serverConnectFailed(this, closeReason != null ? closeReason : "server closed the connection during login");
         } else if (was != Phase.CLOSED) {
             pool.serverClosed(this);
@@ -270,8 +322,14 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                     return;
                 }
                 case 'Z' -> {
-                    phase = Phase.READY;
                     log.debug("S-{}: {} new connection to server", id, pool.key);
+                    String connectQuery = pool.settings.connectQuery();
+                    if (connectQuery != null && !connectQuery.isEmpty()) {
+                        phase = Phase.CONNECT_QUERY;
+                        ctx.writeAndFlush(Messages.query(ctx.alloc(), connectQuery));
+                        return;
+                    }
+                    phase = Phase.READY;
                     pool.serverLoggedIn(this);
                     return;
                 }
@@ -315,6 +373,44 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
             } else if (type == 'C'
                     && StatementSql.dropsAllStatements(batch, i, FrameDecoder.frameLength(batch, i))) {
                 statements.clear();
+            }
+        }
+    }
+
+    /**
+     * The answer to connect_query: as in PgBouncer an error is logged and the server used all the same; parameters
+     * it changes (a SET) become the server's, so clients are welcomed with them.
+     */
+    private void connectQueryResponse(ByteBuf batch) {
+        for (int i = batch.readerIndex(); i < batch.writerIndex(); i += FrameDecoder.frameLength(batch, i)) {
+            byte type = batch.getByte(i);
+            ByteBuf frame = batch.slice(i, FrameDecoder.frameLength(batch, i));
+            if (type == 'E') {
+                log.warn("S-{}: {} connect_query failed: {}", id, pool.key, Messages.readErrorFields(frame).message());
+            } else if (type == 'S') {
+                ParameterStatus ps = Messages.readParameterStatus(frame);
+                params.removeIf(e -> e.getKey().equals(ps.name()));
+                params.add(new AbstractMap.SimpleImmutableEntry<>(ps.name(), ps.value()));
+                trackParameter(frame);
+            } else if (type == 'Z') {
+                phase = Phase.READY;
+                pool.serverLoggedIn(this);
+                return;
+            }
+        }
+    }
+
+    private void checkResponse(ByteBuf batch) {
+        for (int i = batch.readerIndex(); i < batch.writerIndex(); i += FrameDecoder.frameLength(batch, i)) {
+            byte type = batch.getByte(i);
+            if (type == 'E') {
+                close("test query failed");
+                return;
+            }
+            if (type == 'Z') {
+                phase = Phase.READY;
+                pool.release(this);
+                return;
             }
         }
     }

@@ -117,6 +117,11 @@ final class StatementTracker {
         return !names.isEmpty();
     }
 
+    /** The client's named statements, SHOW CLIENTS's prepared_statements. */
+    int count() {
+        return names.size();
+    }
+
     /** Whether pooler answers were written to the client since the last call, so that it needs a flush. */
     boolean takeClientFlush() {
         boolean f = clientFlush;

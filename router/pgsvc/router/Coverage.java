@@ -14,7 +14,8 @@ import pgsvc.pooler.config.Setting;
  */
 final class Coverage {
     static final Set<String> APPLIED = Set.of(
-            "admin_users", "auth_file", "auth_hba_file", "auth_ident_file", "auth_type", "client_login_timeout",
+            "admin_users", "auth_dbname", "auth_file", "auth_hba_file", "auth_ident_file", "auth_query",
+            "auth_type", "auth_user", "client_login_timeout",
             "conffile", "default_pool_size",
             "max_db_connections", "max_user_connections", "min_pool_size", "reserve_pool_size",
             "reserve_pool_timeout", "server_idle_timeout",
@@ -25,9 +26,12 @@ final class Coverage {
             "so_reuseport", "stats_users", "tcp_keepalive", "track_extra_parameters", "unix_socket_dir", "verbose",
             "tcp_keepidle", "tcp_keepintvl", "tcp_keepcnt", "tcp_user_timeout", "tcp_defer_accept",
             "tcp_socket_buffer", "unix_socket_mode", "unix_socket_group", "load_balance_hosts",
+            "dns_max_ttl", "dns_nxdomain_ttl",
             "max_prepared_statements", "client_idle_timeout", "query_timeout", "idle_transaction_timeout",
             "transaction_timeout", "cancel_wait_timeout", "max_db_client_connections",
-            "max_user_client_connections");
+            "max_user_client_connections", "server_check_query", "server_check_delay",
+            "application_name_add_host", "disable_pqexec", "autodb_idle_timeout", "server_fast_close",
+            "query_wait_notify");
 
     private Coverage() {
     }

@@ -79,6 +79,8 @@ public final class Main {
         try {
             Path pidfile = config.pidfile() == null || config.pidfile().isEmpty() ? null : Path.of(config.pidfile());
             Pgsvc pgsvc = Pgsvc.start(config);
+            // The console's SHUTDOWN ends the process, as the signals do; the hook below then closes pgsvc.
+            pgsvc.onExit(() -> System.exit(0));
             // Written once listening, so that -d and service managers take a pidfile to mean "up".
             if (pidfile != null) {
                 Files.writeString(pidfile, ProcessHandle.current().pid() + "\n");

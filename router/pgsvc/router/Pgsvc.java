@@ -7,6 +7,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import pgsvc.pooler.Pooler;
+import pgsvc.pooler.ProcessControl;
 import pgsvc.pooler.Transport;
 import pgsvc.pooler.auth.Hba;
 import pgsvc.pooler.config.AuthFile;
@@ -23,6 +24,10 @@ public final class Pgsvc implements AutoCloseable {
     private final Pooler pooler;
     private final Router router;
     private final Listeners listeners;
+    /** RELOAD, SET and signals apply one configuration at a time. */
+    private final Object configLock = new Object();
+    /** What SHUTDOWN on the console runs at the end: close() in a test's JVM; Main makes it System.exit. */
+    private volatile Runnable exit = this::close;
 
     private Pgsvc(EventLoopGroup boss, EventLoopGroup workers, Pooler pooler, Router router, Listeners listeners) {
         this.boss = boss;
@@ -66,7 +71,9 @@ public final class Pgsvc implements AutoCloseable {
                 router.start(config.router().checkIntervalMicros());
             }
             log.info("process up: pgsvc {}, {} event loops, transport {}", Version.VERSION, threads, transport.name());
-            return new Pgsvc(boss, workers, pooler, router, listeners);
+            Pgsvc pgsvc = new Pgsvc(boss, workers, pooler, router, listeners);
+            pooler.processControl(pgsvc.control());
+            return pgsvc;
         } catch (Exception e) {
             boss.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
@@ -79,6 +86,12 @@ public final class Pgsvc implements AutoCloseable {
      * configuration in place and says why. Settings that need a restart are named.
      */
     public boolean reload() {
+        synchronized (configLock) {
+            return reloadFile();
+        }
+    }
+
+    private boolean reloadFile() {
         Config current = pooler.config();
         Config next;
         AuthFile auth;
@@ -112,6 +125,7 @@ public final class Pgsvc implements AutoCloseable {
      * on a thread of its own, never on an event loop.
      */
     public void shutdown(boolean waitForClients, Runnable exit) {
+        pooler.shuttingDown();
         listeners.close();
         Runnable exitOnItsOwnThread = () -> new Thread(exit, "pgsvc-exit").start();
         if (!waitForClients) {
@@ -129,6 +143,77 @@ public final class Pgsvc implements AutoCloseable {
                 }
             }
         }, 0, 100, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
+    /** What a SHUTDOWN from the console runs once nothing is left to wait for, instead of {@link #close()}. */
+    public void onExit(Runnable exit) {
+        this.exit = exit;
+    }
+
+    /**
+     * The console's SET key = value: the running configuration with that one key changed, applied as RELOAD
+     * applies a file (auth_file and the HBA rules are read again when the key names them). Returns null when
+     * applied, else why not: an unknown key, a bad value, or a key that needs a restart.
+     */
+    public String set(String key, String value) {
+        Setting s = Setting.byName(key);
+        if (s == null) {
+            return "unknown parameter: " + key;
+        }
+        if (!s.reloadable()) {
+            return key + " cannot be changed online, it takes effect only after a restart";
+        }
+        synchronized (configLock) {
+            Config next;
+            try {
+                next = pooler.config().with(key, value);
+            } catch (IllegalArgumentException e) {
+                return e.getMessage();
+            }
+            AuthFile auth = pooler.authFile();
+            Hba hba = pooler.hba();
+            try {
+                if (key.equals("auth_file")) {
+                    auth = next.authFile() == null ? null : AuthFile.load(next.authFile());
+                }
+                if (key.equals("auth_type") || key.equals("auth_hba_file") || key.equals("auth_ident_file")) {
+                    hba = Hba.loadFor(next);
+                }
+            } catch (ConfigException e) {
+                return e.getMessage();
+            }
+            pooler.reload(next, auth);
+            pooler.hba(hba);
+            log.info("SET {} = {}", key, value);
+            return null;
+        }
+    }
+
+    /** What the console reaches through the pooler: RELOAD, SET and SHUTDOWN of this process. */
+    private ProcessControl control() {
+        return new ProcessControl() {
+            @Override
+            public boolean reload() {
+                return Pgsvc.this.reload();
+            }
+
+            @Override
+            public String set(String key, String value) {
+                return Pgsvc.this.set(key, value);
+            }
+
+            @Override
+            public void shutdown(Shutdown mode) {
+                switch (mode) {
+                    case WAIT_FOR_SERVERS -> Pgsvc.this.shutdown(false, exit);
+                    case WAIT_FOR_CLIENTS -> Pgsvc.this.shutdown(true, exit);
+                    case IMMEDIATE -> {
+                        pooler.shuttingDown();
+                        new Thread(exit, "pgsvc-exit").start();
+                    }
+                }
+            }
+        };
     }
 
     public int port() {

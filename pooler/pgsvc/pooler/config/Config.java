@@ -30,6 +30,8 @@ import java.util.Set;
  */
 public final class Config {
     private final Path file;
+    /** The [pgbouncer] values as written, for {@link #with}. */
+    private final Map<Setting, String> raw;
     private final Map<Setting, String> values;
     private final Map<Setting, Long> numbers;
     private final Set<Setting> explicit;
@@ -44,6 +46,7 @@ public final class Config {
             Map<String, UserEntry> users, Map<Integer, PeerEntry> peers, Map<String, HostEntry> hosts,
             Map<String, ServiceEntry> services, RouterSettings router) {
         this.file = file;
+        this.raw = Collections.unmodifiableMap(new HashMap<>(raw));
         this.hosts = Collections.unmodifiableMap(hosts);
         this.services = Collections.unmodifiableMap(services);
         this.router = router;
@@ -233,6 +236,27 @@ public final class Config {
     /** The file this snapshot was loaded from. */
     public Path file() {
         return file;
+    }
+
+    /**
+     * This snapshot with one [pgbouncer] key set, as the console's {@code SET key = value} sets it: the value is
+     * checked as a line of the file would be, and everything else stays as it is. A new {@code conffile} is the file
+     * the next RELOAD reads.
+     *
+     * @throws IllegalArgumentException for an unknown key or a bad value, with PgBouncer's reason
+     */
+    public Config with(String key, String value) {
+        Setting s = setting(key);
+        String problem = s.validate(value);
+        if (problem != null) {
+            throw new IllegalArgumentException(problem);
+        }
+        Map<Setting, String> nextRaw = new HashMap<>(raw);
+        nextRaw.put(s.storage(), value);
+        Set<Setting> nextExplicit = new HashSet<>(explicit);
+        nextExplicit.add(s.storage());
+        Path nextFile = s == Setting.CONFFILE ? IniParser.resolveAgainstCwd(value) : file;
+        return new Config(nextFile, nextRaw, nextExplicit, databases, users, peers, hosts, services, router);
     }
 
     private static Setting setting(String key) {

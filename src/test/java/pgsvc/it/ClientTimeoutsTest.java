@@ -159,6 +159,24 @@ class ClientTimeoutsTest {
     }
 
     @Test
+    void aQueuedClientIsToldAfterQueryWaitNotify() throws Exception {
+        try (PoolerFixture p = start(Map.of("query_wait_notify", "1", "default_pool_size", "1",
+                "query_wait_timeout", "60"), "");
+             WireClient holder = WireClient.connect(p.port(), ROLE, "tpass");
+             WireClient queued = WireClient.connect(p.port(), ROLE, "tpass")) {
+            holder.query("BEGIN").orThrow();
+            queued.sendQuery("SELECT 'served'");
+            WireClient.Message notice = queued.read();
+            assertEquals('N', notice.type());
+            assertEquals("No server connection available in postgres backend, client being queued",
+                    notice.fields().get('M'));
+            assertEquals("NOTICE", notice.fields().get('S'));
+            holder.query("COMMIT").orThrow();
+            assertEquals(List.of("served"), queued.readResult(true).orThrow().values());
+        }
+    }
+
+    @Test
     void clientCapPerDatabase() throws Exception {
         try (PoolerFixture p = start(Map.of("max_db_client_connections", "2"), "")) {
             List<WireClient> open = new ArrayList<>();
