@@ -10,7 +10,7 @@ import pgsvc.pooler.config.Setting;
 /**
  * Which [pgbouncer] settings this version applies. The parser accepts every PgBouncer setting so that an existing
  * pgbouncer.ini loads; a setting that is set but not applied yet is named in a warning at startup rather than
- * silently ignored.
+ * silently ignored. A setting given with its default value is not worth a warning.
  */
 final class Coverage {
     static final Set<String> APPLIED = Set.of(
@@ -40,10 +40,26 @@ final class Coverage {
     static List<String> notApplied(Config config) {
         List<String> names = new ArrayList<>();
         for (Setting s : Setting.all()) {
-            if (config.isSet(s.name()) && !APPLIED.contains(s.name())) {
+            if (config.isSet(s.name()) && !APPLIED.contains(s.name()) && !isDefault(config, s)) {
                 names.add(s.name());
             }
         }
         return names;
+    }
+
+    /** A setting given with its default value changes nothing, applied or not (e.g. client_tls_sslmode = disable). */
+    private static boolean isDefault(Config config, Setting s) {
+        String value = config.get(s.name());
+        String dflt = s.defaultValue();
+        if (value == null || dflt == null) {
+            return value == null && dflt == null;
+        }
+        value = value.trim();
+        dflt = dflt.trim();
+        try {
+            return Double.parseDouble(value) == Double.parseDouble(dflt);
+        } catch (NumberFormatException e) {
+            return value.equalsIgnoreCase(dflt);
+        }
     }
 }

@@ -42,11 +42,7 @@ final class Listeners implements AutoCloseable {
         Config config = pooler.config();
         int port = config.listenPort();
         for (String addr : config.listenAddrs()) {
-            String host = addr.equals("*") ? "0.0.0.0" : addr;
-            ServerBootstrap b = tcp(pooler, boss, config);
-            Channel ch = b.bind(new InetSocketAddress(host, port)).sync().channel();
-            channels.add(ch);
-            log.info("listening on {}:{}", host, port);
+            bindTcp(tcp(pooler, boss, config), addr, port, "");
         }
         String dir = config.unixSocketDir();
         if (dir != null && !dir.isEmpty() && pooler.transport().isEpoll()) {
@@ -72,7 +68,6 @@ final class Listeners implements AutoCloseable {
             ServiceEntry service = route.service();
             List<String> addrs = service.listenAddr() != null ? List.of(service.listenAddr()) : config.listenAddrs();
             for (String addr : addrs) {
-                String host = addr.equals("*") ? "0.0.0.0" : addr;
                 ServerBootstrap b = tcp(pooler, boss, config);
                 ServiceLimit limit = service.maxconn() > 0 ? new ServiceLimit(service.maxconn()) : null;
                 ChannelInitializer<Channel> pooled = pooler.clientInitializer(route);
@@ -89,10 +84,37 @@ final class Listeners implements AutoCloseable {
                         }
                     }
                 });
-                channels.add(b.bind(new InetSocketAddress(host, service.port())).sync().channel());
-                log.info("service {} listening on {}:{} (role {}, dest {})", service.name(), host, service.port(),
-                        service.role().configName(), service.dest().configName());
+                bindTcp(b, addr, service.port(), "service " + service.name() + " (role "
+                        + service.role().configName() + ", dest " + service.dest().configName() + ") ");
             }
+        }
+    }
+
+    /**
+     * Binds one listen_addr entry. {@code *} means every IPv4 and IPv6 address, as in PgBouncer: {@code ::} first
+     * (on a dual-stack host it takes IPv4 clients too, and they still show as IPv4 addresses), then {@code 0.0.0.0},
+     * which such a host refuses as already taken; on a host without IPv6 only the second succeeds.
+     */
+    private void bindTcp(ServerBootstrap b, String addr, int port, String what) throws InterruptedException {
+        if (!addr.equals("*")) {
+            channels.add(b.bind(new InetSocketAddress(addr, port)).sync().channel());
+            log.info("{}listening on {}:{}", what, addr, port);
+            return;
+        }
+        boolean any = false;
+        for (String host : new String[] {"::", "0.0.0.0"}) {
+            io.netty.channel.ChannelFuture f = b.bind(new InetSocketAddress(host, port)).await();
+            if (f.isSuccess()) {
+                channels.add(f.channel());
+                log.info("{}listening on {}:{}", what, host.equals("::") ? "[::]" : host, port);
+                any = true;
+            } else {
+                log.debug("{}not listening on {}:{}: {}", what, host, port, f.cause().getMessage());
+            }
+        }
+        if (!any) {
+            // Neither family could bind: the IPv4 attempt says why (port in use, permission).
+            channels.add(b.bind(new InetSocketAddress("0.0.0.0", port)).sync().channel());
         }
     }
 
