@@ -565,7 +565,9 @@ final class AuthQuery {
             if (backendPid != 0) {
                 int pid = backendPid;
                 int key = backendKey;
-                pooler.connect(set.loop, host, set.target.port, 10_000, new ChannelInboundHandlerAdapter() {
+                long wait = pooler.config().getMicros("cancel_wait_timeout") / 1000;
+                int millis = wait <= 0 ? 10_000 : (int) Math.min(Integer.MAX_VALUE, wait);
+                pooler.connect(set.loop, host, set.target.port, millis, new ChannelInboundHandlerAdapter() {
                     @Override
                     public void channelActive(ChannelHandlerContext ctx) {
                         ctx.writeAndFlush(Messages.cancelRequest(ctx.alloc(), pid, key))

@@ -310,14 +310,14 @@ class AuthQueryTest {
         try (PoolerFixture pooler = start(s, databases)) {
             assertFatal("08P01", "query_wait_timeout", () -> pooler.connect("slow", PgCluster.MD5_USER,
                     PgCluster.MD5_PASSWORD, new Properties()).close());
+            Await.until(Duration.ofSeconds(30), "the sleeping auth_query is cancelled", () -> {
+                try (Connection c = PgCluster.shared().primary().connectAdmin(); Statement st = c.createStatement();
+                     ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                             + "'%pg_sleep(300)%' AND pid <> pg_backend_pid() AND state = 'active'")) {
+                    rs.next();
+                    return rs.getInt(1) == 0;
+                }
+            });
         }
-        Await.until(Duration.ofSeconds(30), "the sleeping auth_query is cancelled", () -> {
-            try (Connection c = PgCluster.shared().primary().connectAdmin(); Statement st = c.createStatement();
-                 ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_activity "
-                         + "WHERE query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid() AND state = 'active'")) {
-                rs.next();
-                return rs.getInt(1) == 0;
-            }
-        });
     }
 }

@@ -11,6 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -485,6 +487,96 @@ class ConsoleCommandsTest {
         }
         assertEquals("5", admin("SHOW CONFIG").ok().where("key", "default_pool_size").get(0).get("value"));
         assertFalse(console(STATS, STATS_PASSWORD, "SHOW CLIENTS").ok().columns().isEmpty());
+    }
+
+    // ---- RELOAD and SHUTDOWN reach the process through its hook: a pgsvc process of their own -------------------
+
+    /** A pgsvc process started from the command line (as SignalsTest does), its ini file and its log. */
+    private record Running(Process process, Path ini, Path log, int port) implements AutoCloseable {
+        String logText() throws IOException {
+            return Files.readString(log, StandardCharsets.UTF_8);
+        }
+
+        WireClient console() throws IOException {
+            WireClient c = WireClient.open(port);
+            List<WireClient.Message> login = c.login(ADMIN, ADMIN_PASSWORD, Map.of("database", "pgbouncer"));
+            assertEquals('Z', login.get(login.size() - 1).type(), () -> "console login: " + login);
+            return c;
+        }
+
+        Reply command(WireClient console, String sql) throws IOException {
+            console.sendQuery(sql);
+            return readReply(console);
+        }
+
+        @Override
+        public void close() {
+            process.destroyForcibly();
+        }
+    }
+
+    private static String processIni(Path dir, int port, String extraDatabases) {
+        return "[databases]\npgsvc = host=127.0.0.1 port=" + PgCluster.shared().primary().port() + " dbname=pgsvc\n"
+                + extraDatabases + "\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = " + port
+                + "\nunix_socket_dir =\nauth_type = md5\nauth_file = " + dir.resolve("userlist.txt")
+                + "\npool_mode = transaction\nadmin_users = " + ADMIN
+                + "\nignore_startup_parameters = extra_float_digits\n";
+    }
+
+    private static Running startProcess() throws Exception {
+        Path dir = Files.createTempDirectory("pgsvc-console");
+        Files.writeString(dir.resolve("userlist.txt"), PoolerFixture.USERLIST);
+        int port = PoolerFixture.freePort();
+        Path ini = dir.resolve("pooler.ini");
+        Files.writeString(ini, processIni(dir, port, ""));
+        Path log = dir.resolve("out.log");
+        Process p = new ProcessBuilder(JarTest.command(ini.toString())).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        Running r = new Running(p, ini, log, port);
+        Await.until(Duration.ofSeconds(60), "pgsvc listens", () -> !p.isAlive() || r.logText().contains("process up"));
+        assertTrue(p.isAlive(), r.logText());
+        return r;
+    }
+
+    @Test
+    void reloadAndShutdownWaitForClientsGoToTheProcess() throws Exception {
+        try (Running r = startProcess();
+             WireClient console = r.console();
+             Connection client = java.sql.DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + r.port()
+                     + "/pgsvc?prepareThreshold=0", USER, PASSWORD)) {
+            Files.writeString(r.ini(), processIni(r.ini().getParent(), r.port(), "added = host=127.0.0.1 port="
+                    + PgCluster.shared().primary().port() + " dbname=pgsvc\n"));
+            assertEquals("RELOAD", r.command(console, "RELOAD").ok().tag());
+            try (Connection added = java.sql.DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + r.port()
+                    + "/added?prepareThreshold=0", USER, PASSWORD)) {
+                assertTrue(backendPid(added) > 0, "the reloaded file's database is there");
+            }
+            Files.writeString(r.ini(), "[pgbouncer]\nno_such_setting = 1\n");
+            Reply failed = r.command(console, "RELOAD");
+            assertEquals("RELOAD failed, see logs for additional details", failed.message());
+            assertEquals("F0000", failed.error().get('C'));
+
+            assertEquals("SHUTDOWN", r.command(console, "SHUTDOWN WAIT_FOR_CLIENTS").ok().tag());
+            assertThrows(IOException.class, () -> WireClient.open(r.port()).close(), "no longer accepting");
+            assertEquals("pooler is shutting down", r.command(console, "RESUME").message());
+            assertTrue(backendPid(client) > 0, "the connected client is still served");
+            assertTrue(r.process().isAlive(), "a client is still connected");
+            client.close();
+            assertTrue(r.process().waitFor(60, TimeUnit.SECONDS), r.logText());
+            assertEquals(0, r.process().exitValue());
+            assertTrue(r.logText().contains("SHUTDOWN WAIT_FOR_CLIENTS command issued"), r.logText());
+        }
+    }
+
+    @Test
+    void shutdownExitsAtOnceWithoutAnswering() throws Exception {
+        try (Running r = startProcess(); WireClient console = r.console()) {
+            console.sendQuery("SHUTDOWN");
+            String before = new String(console.readToEof(), StandardCharsets.ISO_8859_1);
+            assertFalse(before.contains("SHUTDOWN"), "PgBouncer sends no reply to SHUTDOWN: " + before);
+            assertTrue(r.process().waitFor(60, TimeUnit.SECONDS), r.logText());
+            assertEquals(0, r.process().exitValue());
+        }
     }
 
     @Test
