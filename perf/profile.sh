@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# perf/profile.sh: where pgsvc spends its CPU under pgbench. Starts the sandbox primary (perf/lib.sh), pgsvc with
-# Java Flight Recorder on (sampling every 10 ms per thread), runs pgbench through it, and prints the hottest
-# methods (top frames) and the hottest pgsvc frames anywhere in the stack, from the recording's execution samples.
+# perf/profile.sh: where pgsvc spends its CPU under pgbench. Starts the sandbox primary (perf/lib.sh) and pgsvc,
+# runs pgbench through it, profiles pgsvc with async-profiler (CPU time, 1 ms interval, every thread) while the load
+# runs, and prints the hottest methods (top frames) and the hottest pgsvc frames anywhere in the stack.
 #
 #   perf/profile.sh                         # pgbench -S -M simple -c 100 for 20 s
 #   MODE=extended CLIENTS=10 DURATION=30 perf/profile.sh
 #
 # Env: MODE (simple extended prepared tpcb), CLIENTS (100), DURATION (20), SCALE (10), TOP (25),
-# PGSVC_JAVA_OPTS (perf/lib.sh's bench options). The recording stays in perf/out/profile-*/pgsvc.jfr for JMC.
+# PGSVC_JAVA_OPTS (perf/lib.sh's bench options). The stacks stay in perf/out/profile-*/collapsed.txt.
 set -euo pipefail
 
 MODE=${MODE:-simple}
@@ -24,11 +24,16 @@ NAME=profile
 cd "$REPO"
 OUT=$REPO/perf/out/profile-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
-JFR_SETTINGS=$OUT/profile.jfc
-# The built-in "profile" settings, with the Java sampler at 10 ms: enough samples in 20 s on 2 cores.
-sed 's|<setting name="period" control="method-sampling-java-interval">[^<]*<|<setting name="period" control="method-sampling-java-interval">10 ms<|' \
-    "$(dirname "$(readlink -f "$(command -v java)")")/../lib/jfr/profile.jfc" > "$JFR_SETTINGS"
-PGSVC_JAVA_OPTS="${PGSVC_JAVA_OPTS:-$PGSVC_BENCH_JAVA_OPTS} -XX:StartFlightRecording=filename=$OUT/pgsvc.jfr,settings=$JFR_SETTINGS"
+# async-profiler (Maven Central, tools.profiler:async-profiler) samples every thread, in Java or in native code,
+# by CPU time; JFR's sampler misses event-loop threads while they are in native calls. ctimer (a CPU-time timer per thread) needs no perf_events.
+AP_JAR=$REPO/perf/out/tools/async-profiler-3.0.jar
+if [ ! -f "$AP_JAR" ]; then
+    mvn -B -q dependency:copy -Dartifact=tools.profiler:async-profiler:3.0 -DoutputDirectory="$REPO/perf/out/tools"
+fi
+case $(uname -m) in x86_64) AP_ARCH=linux-x64 ;; aarch64) AP_ARCH=linux-arm64 ;; *) die "no async-profiler for $(uname -m)" ;; esac
+(cd "$REPO/perf/out/tools" && unzip -o -q "$AP_JAR" "$AP_ARCH/libasyncProfiler.so")
+AP_LIB=$REPO/perf/out/tools/$AP_ARCH/libasyncProfiler.so
+PGSVC_JAVA_OPTS="${PGSVC_JAVA_OPTS:-$PGSVC_BENCH_JAVA_OPTS} -XX:+UnlockDiagnosticVMOptions -XX:+DebugNonSafepoints"
 
 sandbox_on_exit() {
     cp "$WORK"/pgsvc/pgsvc.log "$OUT"/ 2>/dev/null || true
@@ -43,33 +48,35 @@ esac
 sandbox_init pooler
 start_cluster "$SCALE" noreplica
 start_pgsvc
-log "pgbench ${SCRIPT[*]} -c $CLIENTS -j 2 -T $DURATION through pgsvc"
-PGPASSWORD=$BENCH_PASSWORD "$PGBENCH" -n "${SCRIPT[@]}" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 \
-    -p "$PGSVC_PORT" -U "$BENCH_USER" pgbench > "$OUT/pgbench.out" 2>&1 || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }
+log "pgbench ${SCRIPT[*]} -c $CLIENTS -j 2 -T $((DURATION + 5)) through pgsvc, profiled for the last $DURATION s"
+PGPASSWORD=$BENCH_PASSWORD "$PGBENCH" -n "${SCRIPT[@]}" -c "$CLIENTS" -j 2 -T "$((DURATION + 5))" -h 127.0.0.1 \
+    -p "$PGSVC_PORT" -U "$BENCH_USER" pgbench > "$OUT/pgbench.out" 2>&1 &
+BENCH_PID=$!
+# Profile the steady load only, not startup and the clients' logins. jcmd takes key=value as its own named
+# arguments, so the agent options go in double quotes.
+sleep 5
+jcmd_pid "$PGSVC_PID" JVMTI.agent_load "$AP_LIB" "\"start,event=ctimer,interval=1ms,file=$OUT/collapsed.txt,collapsed\"" \
+    > /dev/null
+wait "$BENCH_PID" || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }
+BENCH_PID=
 grep -E '^(tps|latency average|number of failed)' "$OUT/pgbench.out" >&2 || true
-jcmd_pid "$PGSVC_PID" JFR.dump filename="$OUT/pgsvc.jfr" > /dev/null
+jcmd_pid "$PGSVC_PID" JVMTI.agent_load "$AP_LIB" "\"stop,file=$OUT/collapsed.txt,collapsed\"" > /dev/null
 stop_poolers
 
-JFR=$(dirname "$(readlink -f "$(command -v java)")")/jfr
-"$JFR" print --events jdk.ExecutionSample --stack-depth 64 "$OUT/pgsvc.jfr" > "$OUT/samples.txt"
-# Each sample: "jdk.ExecutionSample {", then "stackTrace = [", one frame per line, "]".
-awk -v top="$TOP" -v out="$OUT" '
-    /stackTrace = \[/ { inStack = 1; depth = 0; delete seen; samples++; next }
-    inStack && /^[[:space:]]*\]/ { inStack = 0; next }
-    inStack {
-        frame = $0
-        sub(/^[[:space:]]+/, "", frame); sub(/[[:space:]]+line:.*/, "", frame)
-        if (frame == "..." || frame == "") next
-        if (depth == 0) self[frame]++
-        if (frame ~ /^pgsvc\./ && !(frame in seen)) { total[frame]++; seen[frame] = 1 }
-        depth++
+# collapsed.txt: one line per distinct stack, "root;...;leaf COUNT".
+awk -v top="$TOP" '
+    {
+        n = $NF; $NF = ""; sub(/ $/, ""); samples += n
+        k = split($0, f, ";")
+        self[f[k]] += n
+        delete seen
+        for (i = 1; i <= k; i++) if (f[i] ~ /^pgsvc[.\/]/ && !(f[i] in seen)) { total[f[i]] += n; seen[f[i]] = 1 }
     }
     END {
-        printf "%d samples\n\nself (top frame):\n", samples
-        n = 0; for (f in self) lines[++n] = sprintf("%6.2f%%  %s", 100 * self[f] / samples, f)
-        cmd = "sort -rn | head -n " top; for (i = 1; i <= n; i++) print lines[i] | cmd; close(cmd)
+        printf "%d samples (1 ms of CPU each)\n\nself (top frame):\n", samples
+        cmd = "sort -rn | head -n " top
+        for (x in self) printf "%6.2f%%  %s\n", 100 * self[x] / samples, x | cmd; close(cmd)
         printf "\npgsvc frames, inclusive:\n"
-        n = 0; delete lines; for (f in total) lines[++n] = sprintf("%6.2f%%  %s", 100 * total[f] / samples, f)
-        for (i = 1; i <= n; i++) print lines[i] | cmd; close(cmd)
-    }' "$OUT/samples.txt" | tee "$OUT/profile.txt"
-log "recording: $OUT/pgsvc.jfr"
+        for (x in total) printf "%6.2f%%  %s\n", 100 * total[x] / samples, x | cmd; close(cmd)
+    }' "$OUT/collapsed.txt" | tee "$OUT/profile.txt"
+log "stacks: $OUT/collapsed.txt"

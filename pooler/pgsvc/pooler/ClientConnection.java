@@ -35,7 +35,7 @@ import pgsvc.protocol.StartupMessage;
  * how many ReadyForQuery are still due, the transaction status) lives here and is touched only on the client's
  * event loop; the server's reads are handed over to this loop when the two live on different loops.
  */
-final class ClientConnection extends ChannelInboundHandlerAdapter {
+final class ClientConnection extends ChannelInboundHandlerAdapter implements WaitQueue.Waiter {
     private static final Logger log = LoggerFactory.getLogger(ClientConnection.class);
 
     private enum State { STARTUP, AUTH, ROUTING, WAIT_WELCOME, IDLE, WAITING, LINKED, CLOSED }
@@ -60,6 +60,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
 
     /** Client messages read while no server was linked, in order. */
     private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(2);
+    private int pendingBytes;
+    /** How much a client may send while it waits for a server before pgsvc stops reading it. */
+    private static final int PENDING_LIMIT = 64 * 1024;
     private volatile ServerConnection server;
     private int expectedReadyForQuery;
     private boolean unsynced;
@@ -79,6 +82,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
     /** The database and user whose client caps count this client (Pooler.admitClient), until it closes. */
     String countedDatabase;
     String countedUser;
+    /** Place and start of this client's wait in a pool's WaitQueue; touched only in the pool's executor. */
+    private long waitSeq;
+    private long waitStart;
     /** Position in this loop's client list, which the timeout sweep walks; -1 when not listed. */
     int sweepIndex = -1;
     /** System.nanoTime() of the client's last request, of the server's last ReadyForQuery inside a transaction,
@@ -108,8 +114,29 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
         return loop;
     }
 
-    int loopIndex() {
+    @Override
+    public int loopIndex() {
         return loopIndex;
+    }
+
+    @Override
+    public long waitSeq() {
+        return waitSeq;
+    }
+
+    @Override
+    public void waitSeq(long seq) {
+        waitSeq = seq;
+    }
+
+    @Override
+    public long waitStart() {
+        return waitStart;
+    }
+
+    @Override
+    public void waitStart(long nanos) {
+        waitStart = nanos;
     }
 
     long cancelKey() {
@@ -607,11 +634,19 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
                     return;
                 }
                 request();
+                // Reading goes on while a server is found, usually at once: switching it off and on would cost two
+                // epoll_ctl calls per transaction. A client that sends much before it has a server is stopped.
                 pending.addLast(batch);
-                channel.config().setAutoRead(false);
+                pendingBytes = batch.readableBytes();
                 requestServer();
             }
-            case WAITING, WAIT_WELCOME, ROUTING -> pending.addLast(batch);
+            case WAITING, WAIT_WELCOME, ROUTING -> {
+                pending.addLast(batch);
+                pendingBytes += batch.readableBytes();
+                if (pendingBytes > PENDING_LIMIT) {
+                    channel.config().setAutoRead(false);
+                }
+            }
             default -> batch.release();
         }
     }
@@ -766,6 +801,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         flushServerNow();
+        pendingBytes = 0;
         channel.config().setAutoRead(true);
         if (!sent) {
             maybeRelease();

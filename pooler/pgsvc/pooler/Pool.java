@@ -25,9 +25,8 @@ final class Pool {
     volatile PoolSettings settings;
 
     private final SerialExecutor exec = new SerialExecutor();
-    private final ArrayDeque<ClientConnection> waiters = new ArrayDeque<>();
-    /** When each waiter was queued and each idle server went idle (nanoTime), for reserve_pool and idle timeouts. */
-    private final java.util.IdentityHashMap<ClientConnection, Long> waitSince = new java.util.IdentityHashMap<>();
+    private final WaitQueue<ClientConnection> waiters;
+    /** When each idle server went idle (nanoTime), for server_idle_timeout and eviction. */
     private final java.util.IdentityHashMap<ServerConnection, Long> idleSince = new java.util.IdentityHashMap<>();
     /** When the server takeIdle last returned went idle (executor-confined). */
     private long takenIdleSince;
@@ -53,6 +52,7 @@ final class Pool {
         this.pooler = pooler;
         this.key = key;
         this.settings = settings;
+        this.waiters = new WaitQueue<>(pooler.loopCount());
         this.idle = new ArrayDeque[pooler.loopCount()];
         for (int i = 0; i < idle.length; i++) {
             idle[i] = new ArrayDeque<>();
@@ -131,7 +131,6 @@ final class Pool {
                     // PgBouncer's "used" server: idle past server_check_delay, it runs server_check_query first
                     // and the client, first in line, gets it at the check's ReadyForQuery.
                     waiters.addFirst(client);
-                    waitSince.put(client, System.nanoTime());
                     client.startedWaiting();
                     active++;
                     server.inUse = true;
@@ -147,7 +146,6 @@ final class Pool {
                 return;
             }
             waiters.addLast(client);
-            waitSince.put(client, System.nanoTime());
             used = true;
             client.startedWaiting();
             if (!paused) {
@@ -250,7 +248,6 @@ final class Pool {
     void cancelWait(ClientConnection client) {
         exec.execute(() -> {
             waiters.remove(client);
-            waitSince.remove(client);
         });
     }
 
@@ -258,7 +255,6 @@ final class Pool {
     void waitTimedOut(ClientConnection client) {
         exec.execute(() -> {
             if (waiters.remove(client)) {
-                waitSince.remove(client);
                 client.fail(ErrorFields.fatal("08P01", "query_wait_timeout"));
             }
         });
@@ -269,7 +265,7 @@ final class Pool {
             server.close(paused ? "pause" : "server role changed");
             return;
         }
-        ClientConnection waiter = nextWaiter();
+        ClientConnection waiter = waiters.pollFor(server.loopIndex());
         if (waiter != null) {
             handOff(waiter, server);
             return;
@@ -283,11 +279,7 @@ final class Pool {
     }
 
     private ClientConnection nextWaiter() {
-        ClientConnection waiter = waiters.pollFirst();
-        if (waiter != null) {
-            waitSince.remove(waiter);
-        }
-        return waiter;
+        return waiters.pollFirst();
     }
 
     private ServerConnection takeIdle(int loopIndex) {
@@ -360,7 +352,7 @@ final class Pool {
             long waitedNanos = 0;
             ClientConnection oldest = waiters.peekFirst();
             if (oldest != null) {
-                waitedNanos = System.nanoTime() - waitSince.getOrDefault(oldest, System.nanoTime());
+                waitedNanos = System.nanoTime() - oldest.waitStart();
             }
             long waitedMicros = TimeUnit.NANOSECONDS.toMicros(waitedNanos);
             PoolSettings s = settings;
@@ -455,7 +447,7 @@ final class Pool {
             }
             long reserveAfter = TimeUnit.MICROSECONDS.toNanos(settings.reservePoolTimeoutMicros());
             if (oldest != null && settings.reservePoolSize() > 0 && reserveAfter > 0
-                    && now - waitSince.getOrDefault(oldest, now) >= reserveAfter && connecting == 0) {
+                    && now - oldest.waitStart() >= reserveAfter && connecting == 0) {
                 int limit = settings.poolSize() == 0 ? 0 : settings.poolSize() + settings.reservePoolSize();
                 if (limit == 0 || servers < limit) {
                     log.info("{}: taking connection from reserve_pool", key);
