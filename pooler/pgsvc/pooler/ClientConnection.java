@@ -551,6 +551,11 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
      * member the route chooses now, so that transactions follow a failover without the client reconnecting.
      */
     private boolean choosePool() {
+        if (route == null && pool != null && !pool.isRetired()) {
+            // The same pool as last time: RELOAD reconfigures a pool in place, or retires it when it moved.
+            mode = pool.settings.mode();
+            return true;
+        }
         Endpoint endpoint = null;
         if (route != null) {
             endpoint = route.select();
@@ -622,7 +627,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
                     return;
                 }
                 request();
-                toServer(batch);
+                if (settingVars || !pending.isEmpty()) {
+                    // Linked, but the pooler's SET for this client runs first and what was read before waits:
+                    // this batch goes after them, in order.
+                    holdBack(batch);
+                } else {
+                    toServer(batch);
+                }
             }
             case IDLE -> {
                 if (batch.getByte(batch.readerIndex()) == 'X') {
@@ -640,14 +651,17 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
                 pendingBytes = batch.readableBytes();
                 requestServer();
             }
-            case WAITING, WAIT_WELCOME, ROUTING -> {
-                pending.addLast(batch);
-                pendingBytes += batch.readableBytes();
-                if (pendingBytes > PENDING_LIMIT) {
-                    channel.config().setAutoRead(false);
-                }
-            }
+            case WAITING, WAIT_WELCOME, ROUTING -> holdBack(batch);
             default -> batch.release();
+        }
+    }
+
+    /** Keeps a batch until a server can take it; a client that sends too much meanwhile is no longer read. */
+    private void holdBack(ByteBuf batch) {
+        pending.addLast(batch);
+        pendingBytes += batch.readableBytes();
+        if (pendingBytes > PENDING_LIMIT) {
+            channel.config().setAutoRead(false);
         }
     }
 
@@ -728,14 +742,6 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
 
     // ---- server assignment ----------------------------------------------------------------------------------------
 
-    void startedWaiting() {
-        long timeout = pool.settings.queryWaitTimeoutMicros();
-        if (timeout > 0) {
-            Pool p = pool;
-            waitTimer = loop.schedule(() -> p.waitTimedOut(this), timeout, TimeUnit.MICROSECONDS);
-        }
-    }
-
     /** Called on this client's loop once the pool has given it a server. */
     void serverAssigned(ServerConnection s) {
         if (state == State.CLOSED) {
@@ -774,7 +780,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
      * for as long as the client has some (after a RELOAD turned it off); session mode passes everything through.
      */
     private void linkStatements(ServerConnection s) {
-        int max = pooler.config().getInt("max_prepared_statements");
+        int max = pool.settings.maxPreparedStatements();
         tracking = mode != PoolMode.SESSION && (max > 0 || statements != null && statements.hasStatements());
         if (tracking) {
             if (statements == null) {
@@ -1024,8 +1030,12 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             }
             case WAITING, WAIT_WELCOME -> {
                 long limit = t.query(pool.settings.serverUser());
+                long wait = pool.settings.queryWaitTimeoutMicros() * 1000;
                 if (limit > 0 && now - requestTime > limit) {
                     fatal("08P01", "query_timeout");
+                } else if (wait > 0 && now - requestTime > wait) {
+                    // query_wait_timeout, checked here rather than by a timer per wait: most waits are short.
+                    pool.waitTimedOut(this);
                 } else if (state == State.WAITING && !waitNotified && t.waitNotify() > 0
                         && now - requestTime > t.waitNotify()) {
                     // query_wait_notify (PgBouncer 1.25): tell the client why its query has not started yet.

@@ -37,9 +37,6 @@ final class ClientSweep {
     }
 
     void run(ClientTimeouts timeouts) {
-        if (!timeouts.any()) {
-            return;
-        }
         long now = System.nanoTime();
         // Backwards, so that a client closed and swapped out during the walk is not skipped over.
         for (int i = clients.size() - 1; i >= 0; i--) {

@@ -24,9 +24,6 @@ record ClientTimeouts(long clientIdle, long query, long idleTransaction, long tr
                 c.users(), override, c.getBool("server_fast_close"), c.getInt("query_wait_notify") * 1_000_000_000L);
     }
 
-    boolean any() {
-        return waitNotify > 0 || fastClose || anyUserOverride || clientIdle > 0 || query > 0 || idleTransaction > 0 || transaction > 0;
-    }
 
     long clientIdle(String user) {
         UserEntry u = anyUserOverride ? users.get(user) : null;

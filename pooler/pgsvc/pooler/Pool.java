@@ -131,7 +131,6 @@ final class Pool {
                     // PgBouncer's "used" server: idle past server_check_delay, it runs server_check_query first
                     // and the client, first in line, gets it at the check's ReadyForQuery.
                     waiters.addFirst(client);
-                    client.startedWaiting();
                     active++;
                     server.inUse = true;
                     server.check(settings.checkQuery());
@@ -147,7 +146,6 @@ final class Pool {
             }
             waiters.addLast(client);
             used = true;
-            client.startedWaiting();
             if (!paused) {
                 launchIfNeeded(client.loop());
             }

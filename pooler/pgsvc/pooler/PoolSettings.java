@@ -47,7 +47,8 @@ record PoolSettings(
         int maxUserConnections,
         String connectQuery,
         String checkQuery,
-        long checkDelayMicros) {
+        long checkDelayMicros,
+        int maxPreparedStatements) {
 
     /** The host for the next server connection. */
     String nextHost() {

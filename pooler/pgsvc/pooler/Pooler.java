@@ -371,7 +371,8 @@ public final class Pooler {
                 Map.copyOf(startup), mode, size, c.getBool("server_round_robin"), c.getMicros("server_login_retry"),
                 c.getMicros("server_connect_timeout"), queryWait, lifetime, reset, min,
                 reserve, c.getMicros("reserve_pool_timeout"), c.getMicros("server_idle_timeout"), maxDb, maxUser,
-                db.connectQuery(), checkQuery(c), c.getMicros("server_check_delay"));
+                db.connectQuery(), checkQuery(c), c.getMicros("server_check_delay"),
+                c.getInt("max_prepared_statements"));
     }
 
     /** server_check_query: empty disables the check, {@code <empty>} (the default) sends an empty Query. */

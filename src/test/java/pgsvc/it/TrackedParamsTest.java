@@ -8,8 +8,14 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -71,6 +77,39 @@ class TrackedParamsTest {
     private static List<String> seen(Connection c) throws SQLException {
         return row(c, "SELECT current_setting('TimeZone'), current_setting('application_name'), "
                 + "current_setting('DateStyle'), pg_backend_pid()::text");
+    }
+
+    /**
+     * Two clients with different time zones share one server, so each link starts with the pooler's SET; each
+     * client writes its next query before reading the answer to the one before. What the client sends while the
+     * SET runs must reach the server after what it sent before, and each answer must be the client's own.
+     */
+    @Test
+    void queriesPipelinedWhileThePoolerSetsParametersKeepTheirOrder() throws Exception {
+        ExecutorService threads = Executors.newFixedThreadPool(2);
+        try {
+            List<Future<?>> runs = new ArrayList<>();
+            for (String zone : List.of("Asia/Tokyo", "America/New_York")) {
+                runs.add(threads.submit(() -> {
+                    try (WireClient w = WireClient.open(pooler.port())) {
+                        w.login(PgCluster.MD5_USER, PgCluster.MD5_PASSWORD, Map.of("TimeZone", zone));
+                        for (int i = 0; i < 200; i++) {
+                            w.sendQuery("SELECT " + i + ", current_setting('TimeZone')");
+                            w.sendQuery("SELECT " + (i + 1000) + ", current_setting('TimeZone')");
+                            assertEquals(List.of(Integer.toString(i)), w.readResult(true).orThrow().values());
+                            assertEquals(List.of(Integer.toString(i + 1000)),
+                                    w.readResult(true).orThrow().values());
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> run : runs) {
+                run.get(120, TimeUnit.SECONDS);
+            }
+        } finally {
+            threads.shutdownNow();
+        }
     }
 
     @Test
