@@ -364,6 +364,8 @@ cpu_ticks() {
 
 # rss_kb PID: VmRSS in kB.
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# PSS: each physical page once. ZGC (JDK 17) maps its heap three times, so its RSS counts heap pages up to thrice.
+pss_kb() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup"; }
 
 # machine_info: markdown lines naming the machine and the software.
 machine_info() {
@@ -395,8 +397,9 @@ heap_used_kb() {
 
 idle_header() {
     echo "| pooler | idle clients | RSS before MB | RSS after MB | RSS per client KB |" \
-        "RSS per client KB, 2nd half | heap before MB | heap after MB | heap per client KB |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "RSS per client KB, 2nd half | PSS per client KB | PSS per client KB, 2nd half | heap before MB |" \
+        "heap after MB | heap per client KB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 }
 
 # idle_open LABEL PORT COUNT PART: one IdleClients process (its pid appended to HELPER_PIDS) holding COUNT clients;
@@ -417,12 +420,12 @@ idle_open() {
     IDLE_OPENED=$(sed -n 's/^ready opened=\([0-9]*\).*/\1/p' "$out")
 }
 
-# idle_sample PID JVM: "rss_kb heap_kb" (heap "-" unless JVM is 1), after the pooler settled.
+# idle_sample PID JVM: "rss_kb heap_kb pss_kb" (heap "-" unless JVM is 1), after the pooler settled.
 idle_sample() {
     sleep 2
     local heap=-
     [ "$2" = 0 ] || heap=$(heap_used_kb "$1")
-    echo "$(rss_kb "$1") $heap"
+    echo "$(rss_kb "$1") $heap $(pss_kb "$1")"
 }
 
 # idle_measure LABEL PORT PID COUNT: opens COUNT idle logged-in clients on the pooler (perf/IdleClients.java, in
@@ -435,21 +438,23 @@ idle_measure() {
     if [ ! -f "$WORK/idle/IdleClients.class" ]; then
         javac -d "$WORK/idle" "$REPO/perf/IdleClients.java"
     fi
-    local rss0 rss1 rss2 heap0 heap1 heap2 opened1 opened2
-    read -r rss0 heap0 < <(idle_sample "$pid" "$jvm")
+    local rss0 rss1 rss2 heap0 heap1 heap2 pss0 pss1 pss2 opened1 opened2
+    read -r rss0 heap0 pss0 < <(idle_sample "$pid" "$jvm")
     log "$label: opening $count idle clients"
     idle_open "$label" "$port" "$half" 1
     opened1=$IDLE_OPENED
-    read -r rss1 heap1 < <(idle_sample "$pid" "$jvm")
+    read -r rss1 heap1 pss1 < <(idle_sample "$pid" "$jvm")
     idle_open "$label" "$port" $((count - half)) 2
     opened2=$IDLE_OPENED
-    read -r rss2 heap2 < <(idle_sample "$pid" "$jvm")
+    read -r rss2 heap2 pss2 < <(idle_sample "$pid" "$jvm")
     stop_helpers
     awk -v l="$label" -v n="$count" -v o1="$opened1" -v o2="$opened2" -v r0="$rss0" -v r1="$rss1" -v r2="$rss2" \
-        -v h0="$heap0" -v h2="$heap2" 'BEGIN {
+        -v h0="$heap0" -v h2="$heap2" -v p0="$pss0" -v p1="$pss1" -v p2="$pss2" 'BEGIN {
         o = o1 + o2
-        printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s |\n", l, (o == n ? n : o "/" n " opened"),
+        printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s |\n", l,
+            (o == n ? n : o "/" n " opened"),
             r0 / 1024, r2 / 1024, (r2 - r0) / (o ? o : 1), (r2 - r1) / (o2 ? o2 : 1),
+            (p2 - p0) / (o ? o : 1), (p2 - p1) / (o2 ? o2 : 1),
             h0 == "-" ? "-" : sprintf("%.1f", h0 / 1024), h2 == "-" ? "-" : sprintf("%.1f", h2 / 1024),
             h0 == "-" ? "-" : sprintf("%.2f", (h2 - h0) / (o ? o : 1)) }'
 }
