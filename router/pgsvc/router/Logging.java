@@ -2,10 +2,13 @@ package pgsvc.router;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.LoggerContext;
-import ch.qos.logback.classic.encoder.PatternLayoutEncoder;
 import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.classic.spi.IThrowableProxy;
+import ch.qos.logback.classic.spi.ThrowableProxyUtil;
 import ch.qos.logback.core.ConsoleAppender;
 import ch.qos.logback.core.FileAppender;
+import ch.qos.logback.core.LayoutBase;
+import ch.qos.logback.core.encoder.LayoutWrappingEncoder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -14,8 +17,8 @@ import org.slf4j.LoggerFactory;
  * ({@code 2026-01-01 12:00:00.000 UTC [pid] LOG message}) so that log-based tooling keeps working.
  */
 final class Logging {
-    private static final String PATTERN = "%d{yyyy-MM-dd HH:mm:ss.SSS z} [" + ProcessHandle.current().pid() + "] "
-            + "%replace(%replace(%level){'INFO','LOG'}){'WARN','WARNING'} %msg%n";
+    private static final java.time.format.DateTimeFormatter TIME =
+            java.time.format.DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS z");
 
     private Logging() {
     }
@@ -45,11 +48,45 @@ final class Logging {
         }
     }
 
-    private static PatternLayoutEncoder encoder(LoggerContext ctx) {
-        PatternLayoutEncoder encoder = new PatternLayoutEncoder();
+    private static LayoutWrappingEncoder<ILoggingEvent> encoder(LoggerContext ctx) {
+        PgBouncerLayout layout = new PgBouncerLayout();
+        layout.setContext(ctx);
+        layout.start();
+        LayoutWrappingEncoder<ILoggingEvent> encoder = new LayoutWrappingEncoder<>();
         encoder.setContext(ctx);
-        encoder.setPattern(PATTERN);
+        encoder.setLayout(layout);
         encoder.start();
         return encoder;
+    }
+
+    /**
+     * PgBouncer's line, {@code 2026-01-01 12:00:00.000 UTC [pid] LOG message}, with WARNING for WARN and the stack
+     * trace after the line when there is one. Written out directly: a PatternLayout parses its pattern and loads
+     * a converter class per element at startup, which costs a tenth of a second before pgsvc listens.
+     */
+    static final class PgBouncerLayout extends LayoutBase<ILoggingEvent> {
+        private final String pid = " [" + ProcessHandle.current().pid() + "] ";
+
+        @Override
+        public String doLayout(ILoggingEvent event) {
+            StringBuilder line = new StringBuilder(128);
+            line.append(TIME.format(java.time.Instant.ofEpochMilli(event.getTimeStamp())
+                    .atZone(java.time.ZoneId.systemDefault())));
+            line.append(pid).append(level(event.getLevel())).append(' ').append(event.getFormattedMessage());
+            line.append(System.lineSeparator());
+            IThrowableProxy thrown = event.getThrowableProxy();
+            if (thrown != null) {
+                line.append(ThrowableProxyUtil.asString(thrown)).append(System.lineSeparator());
+            }
+            return line.toString();
+        }
+
+        private static String level(Level level) {
+            return switch (level.toInt()) {
+                case Level.INFO_INT -> "LOG";
+                case Level.WARN_INT -> "WARNING";
+                default -> level.toString();
+            };
+        }
     }
 }
