@@ -53,8 +53,9 @@ final class DirectProxy extends ChannelInboundHandlerAdapter {
                         server.close();
                         return;
                     }
-                    client.read();
-                    server.read();
+                    // From now on both sides read as data comes; a side stops only while the other is full.
+                    client.config().setAutoRead(true);
+                    server.config().setAutoRead(true);
                 }).channel();
     }
 
@@ -71,16 +72,16 @@ final class DirectProxy extends ChannelInboundHandlerAdapter {
     public void channelReadComplete(ChannelHandlerContext ctx) {
         if (server != null && server.isActive()) {
             server.flush();
-            if (server.isWritable()) {
-                client.read();
+            if (!server.isWritable()) {
+                client.config().setAutoRead(false);
             }
         }
     }
 
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-        if (ctx.channel().isWritable() && server != null && server.isActive()) {
-            server.read();
+        if (server != null && server.isActive()) {
+            server.config().setAutoRead(ctx.channel().isWritable());
         }
     }
 
@@ -97,7 +98,7 @@ final class DirectProxy extends ChannelInboundHandlerAdapter {
         ctx.close();
     }
 
-    /** The member side: what it sends goes to the client; it is read again once the client has taken it. */
+    /** The member side: what it sends goes to the client; it is read while the client can take more. */
     private final class Backend extends ChannelInboundHandlerAdapter {
         @Override
         public void handlerAdded(ChannelHandlerContext ctx) {
@@ -113,15 +114,15 @@ final class DirectProxy extends ChannelInboundHandlerAdapter {
         @Override
         public void channelReadComplete(ChannelHandlerContext ctx) {
             client.flush();
-            if (client.isWritable()) {
-                ctx.channel().read();
+            if (!client.isWritable()) {
+                ctx.channel().config().setAutoRead(false);
             }
         }
 
         @Override
         public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-            if (ctx.channel().isWritable() && client.isActive()) {
-                client.read();
+            if (client.isActive()) {
+                client.config().setAutoRead(ctx.channel().isWritable());
             }
         }
 

@@ -50,7 +50,7 @@ class BackpressureTest {
              Statement st = c.createStatement()) {
             st.execute("DROP SEQUENCE IF EXISTS it_stream_seq");
             st.execute("CREATE SEQUENCE it_stream_seq");
-            st.execute("GRANT ALL ON SEQUENCE it_stream_seq TO " + USER);
+            st.execute("GRANT ALL ON SEQUENCE it_stream_seq TO " + USER + ", " + PgCluster.MD5_USER);
         }
     }
 
@@ -80,7 +80,50 @@ class BackpressureTest {
         }
     }
 
+    @Test
+    void aStalledClientOfADirectServiceStallsItsMember() throws Exception {
+        // dest=postgres: a byte proxy, with PostgreSQL itself authenticating (md5 for this role in the harness).
+        int servicePort = PoolerFixture.freePort();
+        String sections = "\n[hosts]\nm1 = host=127.0.0.1 port=" + PgCluster.shared().primary().port() + "\n"
+                + "\n[services]\ndirect = port=" + servicePort + " role=primary dest=postgres\n"
+                + RouterFixture.FAST_CHECKS;
+        try (PoolerFixture pooler = PoolerFixture.builder(PoolerFixture.defaults()).sections(sections).start()) {
+            Await.until(Duration.ofSeconds(20), "the direct service is up", () -> {
+                try (WireClient probe = WireClient.connect(servicePort, PgCluster.MD5_USER, PgCluster.MD5_PASSWORD)) {
+                    return true;
+                } catch (java.io.IOException e) {
+                    return false;
+                }
+            });
+            try (WireClient slow = WireClient.connect(servicePort, PgCluster.MD5_USER, PgCluster.MD5_PASSWORD,
+                    32 * 1024)) {
+                streamToAStalledClient(slow, PgCluster.MD5_USER, () -> {
+                    try (WireClient other = WireClient.connect(servicePort, PgCluster.MD5_USER,
+                            PgCluster.MD5_PASSWORD)) {
+                        assertEquals(List.of("1"), other.query("SELECT 1").orThrow().values());
+                    }
+                });
+            }
+        }
+    }
+
     private static void streamToAStalledClient(PoolerFixture pooler, WireClient slow) throws Exception {
+        // Another client of the same pool is not held up by the stalled one.
+        streamToAStalledClient(slow, USER, () -> {
+            try (Connection c = pooler.connect(USER, PASSWORD); Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT 1")) {
+                assertTrue(rs.next());
+                assertEquals(1, rs.getInt(1));
+            }
+        });
+    }
+
+    /** What another client does while the stalled one holds its server, to show it is not held up. */
+    private interface OtherClient {
+        void run() throws Exception;
+    }
+
+    private static void streamToAStalledClient(WireClient slow, String user, OtherClient other) throws Exception {
         // pgsvc's channels allocate from the default allocator; only then does its metric measure pgsvc's buffers.
         assertSame(PooledByteBufAllocator.DEFAULT, ByteBufAllocator.DEFAULT);
         try (Connection admin = PgCluster.shared().primary().connect("pgsvc", "postgres", "postgres")) {
@@ -93,7 +136,7 @@ class BackpressureTest {
             Await.until(Duration.ofSeconds(30), "the backend streaming to the stalled client stays in ClientWrite "
                     + "without producing rows", () -> {
                         long now = producedRows(admin);
-                        boolean blocked = blockedOnWrite(admin);
+                        boolean blocked = blockedOnWrite(admin, user);
                         stalledPolls[0] = blocked && now == produced[0] ? stalledPolls[0] + 1 : 0;
                         produced[0] = now;
                         return stalledPolls[0] >= STALLED_POLLS;
@@ -108,13 +151,8 @@ class BackpressureTest {
             assertTrue(direct < MEMORY_BOUND, "pooled direct memory while the client is stalled: " + direct);
             assertTrue(heap < MEMORY_BOUND, "pooled heap memory while the client is stalled: " + heap);
 
-            // Another client of the same pool is not held up by the stalled one.
-            try (Connection c = pooler.connect(USER, PASSWORD); Statement st = c.createStatement();
-                 ResultSet rs = st.executeQuery("SELECT 1")) {
-                assertTrue(rs.next());
-                assertEquals(1, rs.getInt(1));
-            }
-            assertTrue(blockedOnWrite(admin), "the big result is still stalled after the other client's query");
+            other.run();
+            assertTrue(blockedOnWrite(admin, user), "the big result is still stalled after the other client's query");
 
             WireClient.Result all = slow.readResult(false).orThrow();
             assertEquals(ROWS, all.dataRows());
@@ -132,9 +170,9 @@ class BackpressureTest {
         }
     }
 
-    private static boolean blockedOnWrite(Connection admin) throws Exception {
+    private static boolean blockedOnWrite(Connection admin, String user) throws Exception {
         try (Statement st = admin.createStatement();
-             ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE usename = '" + USER
+             ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE usename = '" + user
                      + "' AND state = 'active' AND wait_event = 'ClientWrite' AND query = '"
                      + BIG_QUERY.replace("'", "''") + "'")) {
             rs.next();
