@@ -25,6 +25,7 @@ import pgsvc.pooler.auth.AuthException;
 import pgsvc.pooler.config.AuthFile;
 import pgsvc.pooler.config.Config;
 import pgsvc.pooler.config.DatabaseEntry;
+import pgsvc.pooler.tls.ServerTlsNegotiator;
 import pgsvc.protocol.ErrorFields;
 import pgsvc.protocol.FrameDecoder;
 import pgsvc.protocol.Messages;
@@ -356,6 +357,8 @@ final class AuthQuery {
             ChannelInitializer<Channel> init = new ChannelInitializer<>() {
                 @Override
                 protected void initChannel(Channel ch) {
+                    // server_tls_sslmode applies to these connections as to pooled servers.
+                    ServerTlsNegotiator.addTo(ch.pipeline(), pooler.tls(), host, set.target.port);
                     ch.pipeline().addLast(FrameDecoder.NAME, new FrameDecoder(pooler.maxPacketSize()));
                     ch.pipeline().addLast("authQuery", Conn.this);
                 }

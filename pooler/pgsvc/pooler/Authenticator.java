@@ -5,6 +5,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
+import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -26,6 +27,7 @@ import pgsvc.pooler.auth.OsUsers;
 import pgsvc.pooler.auth.ScramServer;
 import pgsvc.pooler.auth.Secret;
 import pgsvc.pooler.config.DatabaseEntry;
+import pgsvc.pooler.tls.TlsInfo;
 import pgsvc.protocol.ErrorFields;
 import pgsvc.protocol.Messages;
 
@@ -66,6 +68,9 @@ final class Authenticator {
     /** auth_type, or for auth_type=hba the matching rule's method; null when no rule matches. */
     private final String method;
     private final Hba.Rule rule;
+    /** The certificate the client presented in its TLS handshake (checked against client_tls_ca_file), or null. */
+    private X509Certificate clientCert;
+    private final boolean tls;
     private Expect expect = Expect.NOTHING;
     private byte[] salt;
     private ScramServer scram;
@@ -75,6 +80,7 @@ final class Authenticator {
         this(pooler, user, database, channel instanceof DomainSocketChannel ? null : inetAddress(channel),
                 channel instanceof DomainSocketChannel, channel.pipeline().get(SslHandler.class) != null,
                 channel instanceof EpollDomainSocketChannel unix ? peerUid(unix) : -1);
+        this.clientCert = TlsInfo.peerCertificate(channel);
     }
 
     /**
@@ -90,6 +96,7 @@ final class Authenticator {
         this.database = database;
         this.unix = unix;
         this.peerUid = peerUid;
+        this.tls = tls;
         String stored = pooler.authFile() == null ? null : pooler.authFile().secret(user);
         this.known = stored != null;
         this.secret = stored != null ? Secret.parse(stored) : Secret.parse(randomPassword());
@@ -138,7 +145,7 @@ final class Authenticator {
     void lookUp(DatabaseEntry db, EventLoop loop, Consumer<ErrorFields> then) {
         boolean console = database.equals(DatabaseEntry.CONSOLE_DATABASE);
         if (known || method == null || (db == null && !console)
-                || method.equals("any") || method.equals("reject") || method.equals("cert")) {
+                || method.equals("any") || method.equals("reject")) {
             then.accept(null);
             return;
         }
@@ -201,8 +208,7 @@ final class Authenticator {
                 return Step.fail("login rejected");
             }
             case "cert" -> {
-                // No client certificates without TLS, and pgsvc has no client TLS yet.
-                return Step.fail("certificate authentication failed");
+                return cert() ? success(null) : Step.fail("certificate authentication failed");
             }
             case "peer" -> {
                 return peer() ? success(null) : Step.fail("unix socket login rejected");
@@ -232,6 +238,31 @@ final class Authenticator {
                     rule.map() != null ? " by ident map " + rule.map().name() : "");
         }
         return ok;
+    }
+
+    /**
+     * PgBouncer's login_via_cert: a TLS client whose certificate (already verified against client_tls_ca_file in
+     * the handshake) is for the requested user, a user the auth file or auth_query knows. The certificate's DNS
+     * subject alternative names, or without any its common name, must include the user name exactly.
+     */
+    private boolean cert() {
+        if (!tls) {
+            log.info("db={} user={}: TLS connection required", database, user);
+            return false;
+        }
+        if (clientCert == null) {
+            log.info("db={} user={}: TLS client certificate required", database, user);
+            return false;
+        }
+        if (!known) {
+            return false;
+        }
+        List<String> names = TlsInfo.names(clientCert);
+        if (!names.contains(user)) {
+            log.info("db={} user={}: TLS certificate name mismatch: {}", database, user, names);
+            return false;
+        }
+        return true;
     }
 
     private Step beginScram(ByteBufAllocator alloc) {

@@ -15,11 +15,15 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import pgsvc.pooler.config.DatabaseEntry;
 import pgsvc.pooler.config.PoolMode;
+import pgsvc.pooler.tls.Tls;
+import pgsvc.pooler.tls.TlsInfo;
 import pgsvc.protocol.CancelRequest;
 import pgsvc.protocol.ErrorFields;
 import pgsvc.protocol.FrameDecoder;
@@ -28,6 +32,7 @@ import pgsvc.protocol.Messages;
 import pgsvc.protocol.ParameterStatus;
 import pgsvc.protocol.ProtocolException;
 import pgsvc.protocol.SslRequest;
+import pgsvc.protocol.StartupDecoder;
 import pgsvc.protocol.StartupMessage;
 
 /**
@@ -82,7 +87,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
     /** The database and user whose client caps count this client (Pooler.admitClient), until it closes. */
     String countedDatabase;
     String countedUser;
-    /** Place and start of this client's wait in a pool's WaitQueue; touched only in the pool's executor. */
+    /**
+     * Place and start of this client's wait in a pool's WaitQueue; set in the pool's executor, and waitStart read and
+     * cleared on this client's loop when the hand-off brings the server (for SHOW STATS's wait_time).
+     */
     private long waitSeq;
     private long waitStart;
     /** Position in this loop's client list, which the timeout sweep walks; -1 when not listed. */
@@ -93,8 +101,14 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
     private final long connectMillis = System.currentTimeMillis();
     private long serverReadyTime;
     private long xactStart;
+    /** System.nanoTime() of the request that started the query under way (0: none), for SHOW STATS's query_time. */
+    private long queryStart;
+    /** The linked pool's statistics slot for this client's loop, set at each server assignment. */
+    private PoolStats.Slot stats;
     /** Whether this client was told, in its current wait, that it is queued (query_wait_notify). */
     private boolean waitNotified;
+    /** Whether this client's SSLRequest was answered 'S' (a TLS connection without it came with direct TLS). */
+    private boolean sslAnswered;
     /** disable_pqexec, read once: it needs a restart to change. */
     private boolean noSimpleQuery;
 
@@ -225,8 +239,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             clientData(batch);
         } else if (msg instanceof StartupMessage startup) {
             startup(startup);
-        } else if (msg == SslRequest.INSTANCE || msg == GssEncRequest.INSTANCE) {
-            // No TLS or GSSAPI encryption yet: 'N' tells the client to carry on in plaintext.
+        } else if (msg == SslRequest.INSTANCE) {
+            sslRequest(ctx);
+        } else if (msg == GssEncRequest.INSTANCE) {
+            // No GSSAPI encryption, as in PgBouncer: 'N' tells the client to carry on without.
             ctx.writeAndFlush(ctx.alloc().buffer(1).writeByte('N'));
         } else if (msg instanceof CancelRequest cancel) {
             pooler.cancel(cancel.processId(), cancel.secretKey());
@@ -272,6 +288,37 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         }
     }
 
+    /**
+     * SSLRequest: 'S' and a TLS handshake when client_tls_sslmode is not disable and the client came over TCP, else
+     * 'N'. The 'S' goes out in plaintext before the TLS handler is put in front of the startup decoder; what the
+     * client sends next must be its handshake, so a client that goes on in plaintext fails the handshake.
+     */
+    private void sslRequest(ChannelHandlerContext ctx) {
+        if (TlsInfo.encrypted(ctx.channel())) {
+            log.info("{} closing because: SSL req inside SSL", who());
+            ctx.close();
+            return;
+        }
+        Tls tls = pooler.tls();
+        if (!tls.acceptsClients() || !(ctx.channel().remoteAddress() instanceof InetSocketAddress)) {
+            ctx.writeAndFlush(ctx.alloc().buffer(1).writeByte('N'));
+            return;
+        }
+        sslAnswered = true;
+        ctx.writeAndFlush(ctx.alloc().buffer(1).writeByte('S'));
+        ChannelHandlerContext decoder = ctx.pipeline().context(StartupDecoder.class);
+        ctx.pipeline().addBefore(decoder.name(), StartupDecoder.TLS_NAME, tls.newClientHandler(ctx.alloc()));
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
+            // PgBouncer's warning; it covers a client that asked for TLS and then went on in plaintext.
+            log.warn("{} TLS handshake error: {}", who(), done.cause().getMessage());
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         if (cause instanceof ProtocolException pe) {
@@ -286,6 +333,21 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
     // ---- login ----------------------------------------------------------------------------------------------------
 
     private void startup(StartupMessage startup) {
+        boolean tcp = channel.remoteAddress() instanceof InetSocketAddress;
+        if (tcp && !TlsInfo.encrypted(channel) && pooler.tls().clientMode().required()) {
+            fatal("08P01", "SSL required");
+            return;
+        }
+        if (TlsInfo.encrypted(channel) && !sslAnswered) {
+            SslHandler tlsHandler = channel.pipeline().get(SslHandler.class);
+            if (!Tls.ALPN_POSTGRESQL.equals(tlsHandler.applicationProtocol())) {
+                // PostgreSQL 17's rule: direct TLS needs ALPN; without it the client may not be a PostgreSQL one.
+                log.warn("{} closing because: received direct SSL connection request without ALPN protocol "
+                        + "negotiation extension", who());
+                channel.close();
+                return;
+            }
+        }
         int major = startup.protocolVersion() >>> 16;
         if (major != 3) {
             fatal("08P01", major < 3 ? "old V2 protocol not supported"
@@ -475,7 +537,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             return;
         }
         if (pooler.config().getBool("log_connections")) {
-            log.info("{} login attempt: db={} user={} tls=no", who(), database, user);
+            String tlsInfo = TlsInfo.describe(channel);
+            log.info("{} login attempt: db={} user={} tls={}", who(), database, user,
+                    tlsInfo.isEmpty() ? "no" : tlsInfo);
         }
         welcomed = false;
         channel.config().setAutoRead(false);
@@ -688,6 +752,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         if (xactStart == 0) {
             xactStart = now;
         }
+        if (queryStart == 0) {
+            queryStart = now;
+        }
     }
 
     /**
@@ -695,6 +762,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
      * statements tracked, frames naming them go out rewritten and the rest as slices of the batch.
      */
     private void toServer(ByteBuf batch) {
+        stats.received(batch.readableBytes());
         Splice out = serverOut;
         out.begin(batch);
         int end = batch.writerIndex();
@@ -755,6 +823,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         }
         waitNotified = false;
         server = s;
+        stats = s.pool().stats.slot(loopIndex);
+        // waitStart was set by the pool's queue, if the client had to queue; a free server leaves it 0.
+        stats.assigned(waitStart);
+        waitStart = 0;
         expectedReadyForQuery = 0;
         unsynced = false;
         txStatus = 'I';
@@ -786,7 +858,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             if (statements == null) {
                 statements = new StatementTracker(pooler.preparedStatements(), channel);
             }
-            statements.link(s.statements, max);
+            statements.link(s.statements, max, stats);
         }
     }
 
@@ -869,6 +941,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             setReply(from, batch);
             return;
         }
+        stats.sent(batch.readableBytes());
         Splice out = clientOut;
         out.begin(batch);
         int end = batch.writerIndex();
@@ -894,10 +967,15 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
                 }
                 releasable = expectedReadyForQuery == 0 && !unsynced;
                 if (releasable) {
+                    // PgBouncer's accounting: nothing outstanding ends a query, and an idle status a transaction.
+                    long now = System.nanoTime();
+                    stats.queryDone(queryStart, now);
+                    queryStart = 0;
                     if (txStatus == 'I') {
+                        stats.xactDone(xactStart, now);
                         xactStart = 0;
                     } else {
-                        serverReadyTime = System.nanoTime();
+                        serverReadyTime = now;
                     }
                 }
             } else if (type == 'S') {
@@ -970,9 +1048,11 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         state = State.IDLE;
         unlinkStatements();
         s.unassign();
-        // The server's read-complete will no longer see this client, so what was written for it goes out now.
-        channel.flush();
+        // The server goes back first: a client that answers this ReadyForQuery at once, from another connection,
+        // must find it free. Then what was written for this client goes out, which the server's read-complete will
+        // no longer do.
         giveBack(s);
+        channel.flush();
     }
 
     /** A clean server goes back to the pool, through the reset query when one applies to this pool mode. */

@@ -20,6 +20,7 @@ import org.slf4j.LoggerFactory;
 import pgsvc.pooler.config.DatabaseEntry;
 import pgsvc.protocol.FrameDecoder;
 import pgsvc.protocol.Messages;
+import pgsvc.protocol.ProtocolException;
 
 /**
  * A client of the admin console, the virtual database {@code pgbouncer}: simple Query messages only, one command
@@ -30,11 +31,16 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(ConsoleConnection.class);
     static final String VERSION = "PgBouncer 1.25.2 (pgsvc 0.1.0)";
 
-    /** PgBouncer's regex elements: blanks, a word or "quoted" word, a 'string' (case-insensitive). */
+    /**
+     * PgBouncer's regex elements: blanks, a word or "quoted" word, a 'string' (case-insensitive). The quoted forms
+     * are possessive: java.util.regex recurses once per repetition of a group, so a plain {@code (?:a|b)*} over a
+     * few thousand characters overflows the event loop's stack. Nothing in the grammar can follow a quoted word with
+     * a quote, so giving back characters never helps a match and possessive matching accepts the same commands.
+     */
     private static final String WS0 = "[ \\t\\n\\r]*";
     private static final String WS1 = "[ \\t\\n\\r]+";
-    private static final String WORD = "(\"(?:[^\"]|\"\")*\"|[0-9a-z_]+)";
-    private static final String STRING = "('(?:[^']|'')*')";
+    private static final String WORD = "(\"(?:[^\"]++|\"\")*+\"|[0-9a-z_]+)";
+    private static final String STRING = "('(?:[^']++|'')*+')";
     private static final Pattern COMMAND = Pattern.compile(
             "^" + WS0 + WORD + "(?:" + WS1 + WORD + ")?" + WS0 + "(?:;" + WS0 + ")?$", Pattern.CASE_INSENSITIVE);
     private static final Pattern SET_STRING = Pattern.compile(
@@ -57,6 +63,10 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
     private long cancelKey;
     /** A command's reply is still to come; input read meanwhile is held, in order, until it is out. */
     private boolean waiting;
+    /** A FATAL went out or the client said Terminate: nothing more is answered. */
+    private boolean ended;
+    /** A FATAL for input that came after a command whose reply is still to come: it goes out after that reply. */
+    private Runnable fatalAfterReply;
     private final ArrayDeque<ByteBuf> held = new ArrayDeque<>();
 
     ConsoleConnection(Pooler pooler, String user, boolean admin, long id, long connectMillis) {
@@ -114,6 +124,10 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         ByteBuf batch = (ByteBuf) msg;
+        if (ended) {
+            batch.release();
+            return;
+        }
         if (waiting) {
             held.addLast(batch);
             return;
@@ -140,6 +154,7 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
                         }
                     }
                     case 'X' -> {
+                        ended = true;
                         ctx.close();
                         return;
                     }
@@ -158,6 +173,25 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /**
+     * A frame the decoder refuses (a bad length, a Query without its terminator) ends the session with a FATAL
+     * ErrorResponse, as for any client; anything else unexpected closes it, logged, rather than leaving the client
+     * waiting for an answer that never comes.
+     */
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.warn("C-{}: pgbouncer/{} closing because: {}", id, user, cause.toString());
+        Runnable end = cause instanceof ProtocolException pe
+                ? () -> fatal(ctx, pe.sqlState(), pe.getMessage())
+                : () -> fatal(ctx, "08P01", "server error");
+        if (waiting) {
+            // The commands before the bad input are answered first, in order, as PgBouncer would.
+            fatalAfterReply = end;
+        } else {
+            end.run();
+        }
+    }
+
     /** The reply to the current command comes later, from another loop or thread: input waits until it is out. */
     private void defer() {
         waiting = true;
@@ -171,8 +205,13 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
             waiting = false;
             ctx.channel().config().setAutoRead(true);
             ByteBuf next;
-            while (!waiting && (next = held.pollFirst()) != null) {
+            while (!waiting && !ended && (next = held.pollFirst()) != null) {
                 process(ctx, next);
+            }
+            if (!waiting && fatalAfterReply != null) {
+                Runnable end = fatalAfterReply;
+                fatalAfterReply = null;
+                end.run();
             }
         });
     }
@@ -256,6 +295,11 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
             case "sockets" -> sockets(ctx, rows -> ConsoleShows.sockets(rows, false));
             case "active_sockets" -> sockets(ctx, rows -> ConsoleShows.sockets(rows, true));
             case "lists" -> sockets(ctx, rows -> ConsoleShows.lists(pooler, rows));
+            case "latency" -> {
+                // pgsvc's own: each loop hands over its latency histograms first.
+                defer();
+                pooler.stats().showLatency(table -> later(() -> send(ctx, table)));
+            }
             case "mem" -> sockets(ctx, rows -> ConsoleShows.mem(pooler, rows));
             case "fds" -> {
                 // Cancel keys of every client: PgBouncer keeps it from stats_users.
@@ -271,7 +315,7 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
                 ctx.writeAndFlush(out);
             }
             default -> {
-                ConsoleTable table = show(what.toUpperCase(Locale.ROOT));
+                ConsoleTable table = show(pooler, what.toUpperCase(Locale.ROOT));
                 if (table == null) {
                     syntaxError(ctx, sql);
                     return;
@@ -558,7 +602,7 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
     }
 
     /** SHOW POOLS with PgBouncer 1.24+'s 17 columns; cl_active counts the clients linked to a server. */
-    private static ConsoleTable pools(java.util.List<Object[]> rows) {
+    static ConsoleTable pools(java.util.List<Object[]> rows) {
         ConsoleTable t = ConsoleTable.typed("database", TEXT, "user", TEXT, "cl_active", INT4, "cl_waiting", INT4,
                 "cl_active_cancel_req", INT4, "cl_waiting_cancel_req", INT4, "sv_active", INT4,
                 "sv_active_cancel", INT4, "sv_being_canceled", INT4, "sv_idle", INT4, "sv_used", INT4,
@@ -574,7 +618,8 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
     private static final int TEXT = 25;
     private static final int INT4 = 23;
 
-    private ConsoleTable show(String what) {
+    /** The SHOWs answered from what the pooler holds at hand; {@link Snapshots} serves them to the metrics too. */
+    static ConsoleTable show(Pooler pooler, String what) {
         switch (what) {
             case "VERSION" -> {
                 return ConsoleTable.of("version").row(VERSION);
@@ -630,13 +675,25 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
                 return ConsoleShows.peers(pooler.config());
             }
             case "PEER_POOLS" -> {
-                return ConsoleShows.peerPools();
+                return ConsoleShows.peerPools(pooler);
             }
             case "DNS_HOSTS" -> {
                 return pooler.dns().hostsTable();
             }
             case "DNS_ZONES" -> {
                 return ConsoleShows.dnsZones();
+            }
+            case "STATS" -> {
+                return pooler.stats().showStats();
+            }
+            case "STATS_TOTALS" -> {
+                return pooler.stats().showStatsTotals();
+            }
+            case "STATS_AVERAGES" -> {
+                return pooler.stats().showStatsAverages();
+            }
+            case "TOTALS" -> {
+                return pooler.stats().showTotals();
             }
             default -> {
             }
@@ -679,8 +736,16 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
         ctx.writeAndFlush(out);
     }
 
-    private static void fatal(ChannelHandlerContext ctx, String message) {
-        ctx.writeAndFlush(Messages.errorResponse(ctx.alloc(), "FATAL", "08P01", message))
+    private void fatal(ChannelHandlerContext ctx, String message) {
+        fatal(ctx, "08P01", message);
+    }
+
+    private void fatal(ChannelHandlerContext ctx, String sqlState, String message) {
+        if (ended) {
+            return;
+        }
+        ended = true;
+        ctx.writeAndFlush(Messages.errorResponse(ctx.alloc(), "FATAL", sqlState, message))
                 .addListener(ChannelFutureListener.CLOSE);
     }
 }

@@ -154,7 +154,7 @@ final class ConsoleShows {
         v.add(SocketRow.ptr(r.id()));
         v.add(SocketRow.ptr(r.linkId()));
         v.add(r.remotePid());
-        v.add("");
+        v.add(r.tls());
         v.add(r.applicationName() == null ? "" : r.applicationName());
         v.add(r.preparedStatements());
         v.add(r.id());
@@ -250,7 +250,7 @@ final class ConsoleShows {
         t.row("users", userNames(pooler).size());
         t.row("peers", pooler.config().peers().size());
         t.row("pools", pooler.poolCount() + 1);
-        t.row("peer_pools", 0);
+        t.row("peer_pools", pooler.peering().poolCount());
         t.row("free_clients", 0);
         t.row("used_clients", clients);
         t.row("login_clients", login);
@@ -301,10 +301,18 @@ final class ConsoleShows {
         return t;
     }
 
-    /** SHOW PEER_POOLS: pgsvc keeps no connection pools to peers, so no rows. */
-    static ConsoleTable peerPools() {
-        return ConsoleTable.typed("peer_id", INT4, "cl_active_cancel_req", INT4, "cl_waiting_cancel_req", INT4,
-                "sv_active_cancel", INT4, "sv_login", INT4);
+    /**
+     * SHOW PEER_POOLS: one row per peer that a cancel request has been forwarded to, made on first use as in
+     * PgBouncer: requests sent and awaiting the peer (cl_active_cancel_req, with their connections in
+     * sv_active_cancel), requests not sent yet (cl_waiting_cancel_req) and connections being opened (sv_login).
+     */
+    static ConsoleTable peerPools(Pooler pooler) {
+        ConsoleTable t = ConsoleTable.typed("peer_id", INT4, "cl_active_cancel_req", INT4, "cl_waiting_cancel_req",
+                INT4, "sv_active_cancel", INT4, "sv_login", INT4);
+        for (Object[] row : pooler.peering().rows()) {
+            t.row(row);
+        }
+        return t;
     }
 
     /** SHOW DNS_ZONES: zones are watched only with c-ares and dns_zone_check_period; pgsvc does not, so no rows. */

@@ -23,6 +23,8 @@ final class Pool {
     final PoolKey key;
     final Pooler pooler;
     volatile PoolSettings settings;
+    /** This (database, user)'s statistics, shared with the pools it had before; written by clients on their loops. */
+    final PoolStats stats;
 
     private final SerialExecutor exec = new SerialExecutor();
     private final WaitQueue<ClientConnection> waiters;
@@ -52,6 +54,7 @@ final class Pool {
         this.pooler = pooler;
         this.key = key;
         this.settings = settings;
+        this.stats = pooler.stats().of(key.database(), key.user());
         this.waiters = new WaitQueue<>(pooler.loopCount());
         this.idle = new ArrayDeque[pooler.loopCount()];
         for (int i = 0; i < idle.length; i++) {

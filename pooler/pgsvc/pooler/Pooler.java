@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
@@ -30,6 +31,7 @@ import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.channel.unix.DomainSocketChannel;
 import io.netty.util.NetUtil;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
@@ -42,6 +44,7 @@ import pgsvc.pooler.config.Config;
 import pgsvc.pooler.config.DatabaseEntry;
 import pgsvc.pooler.config.PoolMode;
 import pgsvc.pooler.config.UserEntry;
+import pgsvc.pooler.tls.Tls;
 import pgsvc.protocol.Messages;
 import pgsvc.protocol.StartupDecoder;
 
@@ -64,6 +67,8 @@ public final class Pooler {
     private final AtomicLong ids = new AtomicLong();
     private final PreparedStatements preparedStatements = new PreparedStatements();
     private final AuthQuery authQuery = new AuthQuery(this);
+    /** Cancel requests for keys another process of the [peers] group issued (peer_id). */
+    private final Peering peering = new Peering(this);
     /** Secrets auth_query found for users that then logged in, by database and user: their pools' passwords. */
     private final Map<PoolKey, String> lookedUpSecrets = new ConcurrentHashMap<>();
     /** Server host names, resolved off the loops and cached for dns_max_ttl (failures for dns_nxdomain_ttl). */
@@ -71,10 +76,13 @@ public final class Pooler {
             () -> this.config.getMicros("dns_nxdomain_ttl"));
     /** Each event loop's clients, for the timeout sweep; each list is touched only on its own loop. */
     private final ClientSweep[] sweeps;
+    /** Per-pool statistics (SHOW STATS, SHOW LATENCY) and the stats_period clock. */
+    private final Stats stats;
     private volatile Function<DatabaseEntry, Route> entryRoutes;
     private volatile Config config;
     private volatile AuthFile authFile;
     private volatile Hba hba;
+    private volatile Tls tls = Tls.disabled();
 
     public Pooler(Config config, AuthFile authFile, Transport transport, EventLoopGroup workers) {
         this.config = config;
@@ -91,6 +99,11 @@ public final class Pooler {
         for (int i = 0; i < loops.length; i++) {
             sweeps[i] = new ClientSweep();
         }
+        this.stats = new Stats(loops, () -> this.config);
+    }
+
+    Stats stats() {
+        return stats;
     }
 
     public Config config() {
@@ -109,6 +122,23 @@ public final class Pooler {
     /** Sets the HBA rules (at startup and on RELOAD); logins that start afterwards use them. */
     public void hba(Hba rules) {
         this.hba = rules;
+    }
+
+    /** The TLS contexts of the running configuration (client_tls_*, server_tls_*). */
+    public Tls tls() {
+        return tls;
+    }
+
+    /**
+     * Sets the TLS contexts (at startup and on RELOAD); connections opened afterwards use them, open ones keep theirs.
+     * As in PgBouncer, a change of a server_tls_* setting reconnects the servers, so none stays on the old terms.
+     */
+    public void tls(Tls next) {
+        Tls was = this.tls;
+        this.tls = next;
+        if (was.serverSettingsDiffer(next)) {
+            reconnect(null);
+        }
     }
 
     /** The cache of server host names (SHOW DNS_HOSTS). */
@@ -138,7 +168,11 @@ public final class Pooler {
         return new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
-                ch.pipeline().addLast("startup", new StartupDecoder(maxStartupPacket(), maxPacketSize()));
+                // Direct TLS (a ClientHello as the first bytes) only where an SSLRequest would be answered 'S'.
+                Tls t = tls;
+                Supplier<ChannelHandler> directTls = t.acceptsClients() && !(ch instanceof DomainSocketChannel)
+                        ? () -> t.newClientHandler(ch.alloc()) : null;
+                ch.pipeline().addLast("startup", new StartupDecoder(maxStartupPacket(), maxPacketSize(), directTls));
                 ch.pipeline().addLast("client", new ClientConnection(Pooler.this, route));
             }
         };
@@ -205,7 +239,17 @@ public final class Pooler {
 
     /** pid and secret as the client sees them; the sign bit of the pid is cleared, as PgBouncer does. */
     long newCancelKey() {
-        return RANDOM.nextLong() & 0x7fffffff_ffffffffL;
+        long key = RANDOM.nextLong();
+        int peerId = config.getInt("peer_id");
+        if (peerId > 0) {
+            key = Peering.encode(key, peerId);
+        }
+        return key & 0x7fffffff_ffffffffL;
+    }
+
+    /** Forwarding of cancel requests to the other processes of a [peers] group (SHOW PEER_POOLS). */
+    Peering peering() {
+        return peering;
     }
 
     /** Keys a client proved with SCRAM against a stored SCRAM secret, kept for logging in to PostgreSQL as it. */
@@ -393,6 +437,15 @@ public final class Pooler {
     /** Forwards a CancelRequest to the server the client is linked to right now, over a new connection. */
     void cancel(int processId, int secretKey) {
         long key = ((long) processId << 32) | (secretKey & 0xffffffffL);
+        int ownPeerId = config.getInt("peer_id");
+        if (ownPeerId > 0) {
+            // With peering the key says which process issued it; ours have the TTL bits all set.
+            if (Peering.peerId(key) != ownPeerId) {
+                peering.forward(key);
+                return;
+            }
+            key |= Peering.TTL_MASK;
+        }
         ClientConnection client = cancelKeys.get(key);
         ServerConnection server = client == null ? null : client.linkedServer();
         if (server == null) {
@@ -554,9 +607,10 @@ public final class Pooler {
 
     /**
      * Starts the janitor: every third of a second each pool checks its timeouts and minimum and reserve sizes, and
-     * each event loop checks the client-side timeouts of its own clients.
+     * each event loop checks the client-side timeouts of its own clients; every stats_period the averages roll.
      */
     public void startJanitor() {
+        stats.start();
         for (int i = 0; i < loops.length; i++) {
             ClientSweep sweep = sweeps[i];
             loops[i].scheduleAtFixedRate(() -> sweep.run(ClientTimeouts.of(config)), 333, 333,
@@ -675,6 +729,17 @@ public final class Pooler {
         return n == null ? 0 : n.get();
     }
 
+    /** Server connections to one router member, open or opening, of every pool (the router's metrics). */
+    public int serverCount(Endpoint endpoint) {
+        int n = 0;
+        for (ServerConnection s : servers) {
+            if (endpoint.equals(s.pool().key.endpoint())) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     /** Server connections of all pools, open or opening (SHUTDOWN WAIT_FOR_SERVERS waits for none). */
     public int serverCount() {
         int n = 0;
@@ -686,9 +751,18 @@ public final class Pooler {
 
     /** An unused pool of an automatic (`*`) database is forgotten; the next client of that database makes a new one. */
     void dropPool(Pool pool) {
-        if (pools.remove(pool.key, pool)) {
-            log.debug("{}: autodb_idle_timeout, pool dropped", pool.key);
-        }
+        // Its statistics go with it, as PgBouncer frees them with the pool; under the map's lock for this key, so
+        // that a new pool of the key made meanwhile gets fresh ones rather than the forgotten ones.
+        pools.computeIfPresent(pool.key, (k, current) -> {
+            if (current != pool) {
+                return current;
+            }
+            if (k.endpoint() == null) {
+                stats.forget(k.database(), k.user());
+            }
+            log.debug("{}: autodb_idle_timeout, pool dropped", k);
+            return null;
+        });
     }
 
     /** Closes idle server connections of every pool (shutdown). */

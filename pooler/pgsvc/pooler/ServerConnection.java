@@ -21,6 +21,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import pgsvc.pooler.auth.AuthException;
+import pgsvc.pooler.tls.ServerTlsNegotiator;
+import pgsvc.pooler.tls.Tls;
+import pgsvc.pooler.tls.TlsInfo;
 import pgsvc.protocol.ErrorFields;
 import pgsvc.protocol.FrameDecoder;
 import pgsvc.protocol.Messages;
@@ -80,14 +83,18 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
         ServerConnection server = new ServerConnection(pool, pooler.loopIndex(loop));
         PoolSettings s = pool.settings;
         int timeoutMillis = (int) Math.min(Integer.MAX_VALUE, s.connectTimeoutMicros() / 1000);
+        String host = s.nextHost();
+        Tls tls = pooler.tls();
         ChannelInitializer<Channel> init = new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
+                // server_tls_sslmode: SSLRequest and handshake first; this connection sees channelActive after.
+                ServerTlsNegotiator.addTo(ch.pipeline(), tls, host, s.port());
                 ch.pipeline().addLast(FrameDecoder.NAME, new FrameDecoder(pooler.maxPacketSize()));
                 ch.pipeline().addLast("server", server);
             }
         };
-        ChannelFuture connected = pooler.connect(loop, s, timeoutMillis, init);
+        ChannelFuture connected = pooler.connect(loop, host, s.port(), timeoutMillis, init);
         // Listed for the console (SHOW SERVERS, RECONNECT, WAIT_CLOSE) until its socket is closed.
         pooler.serverOpened(server);
         connected.channel().closeFuture().addListener(f -> pooler.serverGone(server));
@@ -99,9 +106,10 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 pool.serverConnectFailed(server, "could not connect to server: " + f.cause().getMessage());
             }
         });
-        // The login must finish within server_connect_timeout too, not just the TCP handshake.
+        // The login must finish within server_connect_timeout too, not just the TCP (and TLS) handshake.
         loop.schedule(() -> {
-            if (server.phase == Phase.LOGIN) {
+            Phase p = server.phase;
+            if (p == Phase.LOGIN || p == Phase.CONNECTING && connected.channel().isActive()) {
                 server.close("server connect timeout");
             }
         }, Math.max(1, s.connectTimeoutMicros()), TimeUnit.MICROSECONDS);
@@ -206,17 +214,31 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
         if (closeReason == null) {
             closeReason = reason;
         }
-        if (channel.isActive()) {
+        if (channel.isActive() && phase != Phase.CONNECTING) {
             channel.writeAndFlush(Messages.terminate(channel.alloc())).addListener(ChannelFutureListener.CLOSE);
         } else {
             channel.close();
         }
     }
 
+    /** Known from the start, so that close() also ends a connection still in its TLS handshake. */
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        channel = ctx.channel();
+    }
+
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         channel = ctx.channel();
         phase = Phase.LOGIN;
+        String tlsInfo = TlsInfo.describe(ctx.channel());
+        if (!tlsInfo.isEmpty()) {
+            if (pool.pooler.config().getBool("log_connections")) {
+                log.info("S-{}: {} SSL established: {}", id, pool.key, tlsInfo);
+            } else {
+                log.debug("S-{}: {} SSL established: {}", id, pool.key, tlsInfo);
+            }
+        }
         PoolSettings s = pool.settings;
         Map<String, String> startup = new LinkedHashMap<>();
         startup.put("user", s.serverUser());
@@ -291,6 +313,11 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof ServerTlsNegotiator.Failure) {
+            log.warn("S-{}: {} {}", id, pool.key, cause.getMessage());
+            close(cause.getMessage());
+            return;
+        }
         log.warn("S-{}: {} error: {}", id, pool.key, cause.toString());
         close("server error: " + cause.getMessage());
     }

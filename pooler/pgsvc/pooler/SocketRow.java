@@ -10,6 +10,8 @@ import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.channel.unix.UnixChannel;
 
+import pgsvc.pooler.tls.TlsInfo;
+
 /**
  * One client or server connection as the console's SHOW CLIENTS, SERVERS, SOCKETS, ACTIVE_SOCKETS and FDS list it,
  * read on the connection's own event loop so that its fields agree with each other.
@@ -23,12 +25,14 @@ import io.netty.channel.unix.UnixChannel;
  * @param pendingBytes bytes written to the socket and not yet sent
  * @param fd           the socket's file descriptor with the native transport, else -1
  * @param cancelKey    the key a CancelRequest names: the pooler's for a client, PostgreSQL's for a server
+ * @param tls          the TLS version and cipher as PgBouncer prints them ({@code TLSv1.3/TLS_AES_256_GCM_SHA384}),
+ *                     empty for plaintext
  */
 record SocketRow(boolean server, String list, String user, String database, SocketAddress remote,
         SocketAddress local, long connectMillis, long requestMillis, long waitMicros, boolean closeNeeded, long id,
         long linkId, int linkFd, int remotePid, String applicationName, int preparedStatements, long pendingBytes,
         int fd, long cancelKey, String clientEncoding, String standardConformingStrings, String dateStyle,
-        String timeZone) {
+        String timeZone, String tls) {
 
     /** A client, on its loop; null for one that is closed. */
     static SocketRow client(ClientConnection c, TrackedParams params, long nowNanos, long nowMillis) {
@@ -45,7 +49,7 @@ record SocketRow(boolean server, String list, String user, String database, Sock
                 link == null ? 0 : link.id(), link == null ? 0 : fd(link.channel()), peerPid(ch),
                 value(c, params, "application_name"), c.preparedStatementCount(), pending(ch), fd(ch), c.cancelKey(),
                 value(c, params, "client_encoding"), value(c, params, "standard_conforming_strings"),
-                value(c, params, "DateStyle"), value(c, params, "TimeZone"));
+                value(c, params, "DateStyle"), value(c, params, "TimeZone"), TlsInfo.describe(ch));
     }
 
     /** A server, on its loop; null for one that is closing. */
@@ -64,14 +68,14 @@ record SocketRow(boolean server, String list, String user, String database, Sock
                 s.backendPid(), value(s, params, "application_name"), s.statements.size(), pending(ch), fd(ch),
                 ((long) s.backendPid() << 32) | (s.backendKey() & 0xffffffffL), value(s, params, "client_encoding"),
                 value(s, params, "standard_conforming_strings"), value(s, params, "DateStyle"),
-                value(s, params, "TimeZone"));
+                value(s, params, "TimeZone"), TlsInfo.describe(ch));
     }
 
     /** An admin console connection: a client of database pgbouncer, idle between commands. */
     static SocketRow console(Channel ch, String user, long id, long connectMillis, long cancelKey) {
         return new SocketRow(false, "active", user, "pgbouncer", ch.remoteAddress(), ch.localAddress(), connectMillis,
                 System.currentTimeMillis(), 0, false, id, 0, 0, peerPid(ch), "", 0, pending(ch), fd(ch), cancelKey,
-                "UTF8", "on", "ISO", "GMT");
+                "UTF8", "on", "ISO", "GMT", TlsInfo.describe(ch));
     }
 
     String type() {

@@ -84,6 +84,8 @@ final class StatementTracker {
     /** An ErrorResponse came in the oldest open segment: the server skips everything until Sync. */
     private boolean skipping;
     private boolean clientFlush;
+    /** Where Parses and Binds are counted (SHOW STATS): the linked pool's slot for the client's loop. */
+    private PoolStats.Slot stats;
 
     StatementTracker(PreparedStatements registry, Channel client) {
         this.registry = registry;
@@ -92,6 +94,12 @@ final class StatementTracker {
 
     /** Starts a link to a server with that server's LRU, bounded by max_prepared_statements. */
     void link(ServerStatements statements, int maxPrepared) {
+        link(statements, maxPrepared, null);
+    }
+
+    /** The same, counting Parses and Binds in {@code slot} (null: not counted). */
+    void link(ServerStatements statements, int maxPrepared, PoolStats.Slot slot) {
+        stats = slot;
         server = statements;
         // Turned off by a RELOAD: a client that has statements keeps them working with PgBouncer's default size.
         capacity = maxPrepared > 0 ? maxPrepared : DEFAULT_CAPACITY;
@@ -177,10 +185,16 @@ final class StatementTracker {
         byte[] name = ByteBufUtil.getBytes(b, nameStart, nameLength);
         Statement statement = registry.intern(ByteBufUtil.getBytes(b, nameEnd + 1, end - nameEnd - 1));
         names.put(name, statement);
+        if (stats != null) {
+            stats.clientParse();
+        }
         if (server.touch(statement)) {
             out.replace(i, end, null);
             answer(Kind.PARSE_KNOWN, name, statement);
             return;
+        }
+        if (stats != null) {
+            stats.serverParse();
         }
         evict(i, out);
         server.add(statement);
@@ -203,6 +217,9 @@ final class StatementTracker {
             }
         }
         if (statement != null) {
+            if (stats != null) {
+                stats.bind();
+            }
             prepare(statement, i, out);
             int portalLength = portalEnd - portalStart;
             ByteBuf prefix = client.alloc().ioBuffer(7 + portalLength + statement.serverName.length);
@@ -268,6 +285,9 @@ final class StatementTracker {
     private void prepare(Statement statement, int at, Splice out) {
         if (server.touch(statement)) {
             return;
+        }
+        if (stats != null) {
+            stats.serverParse();
         }
         evict(at, out);
         server.add(statement);

@@ -47,6 +47,9 @@ public final class FrameDecoder extends ByteToMessageDecoder {
     public FrameDecoder(int maxFrameLength) {
         checkMaxFrameLength(maxFrameLength);
         this.maxFrameLength = maxFrameLength;
+        // A read that ends inside a frame leaves its tail here; the next read joins it as a component rather than
+        // being copied behind it, so that a large result streams through without a copy of every read.
+        setCumulator(COMPOSITE_CUMULATOR);
     }
 
     static void checkMaxFrameLength(int maxFrameLength) {

@@ -384,6 +384,11 @@ public final class Messages {
         return cancelRequest(alloc.ioBuffer(16), processId, secretKey);
     }
 
+    /** SSLRequest, the first packet of a connection that asks the server for TLS. */
+    public static ByteBuf sslRequest(ByteBufAllocator alloc) {
+        return alloc.ioBuffer(8).writeInt(8).writeInt(Protocol.SSL_REQUEST_CODE);
+    }
+
     /** PasswordMessage: a cleartext password or an "md5..." hash. */
     public static ByteBuf passwordMessage(ByteBuf out, String password) {
         int start = beginMessage(out, Protocol.Frontend.PASSWORD_MESSAGE);

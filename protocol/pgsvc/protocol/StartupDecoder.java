@@ -2,6 +2,7 @@ package pgsvc.protocol;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;
 
@@ -9,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Decodes the untyped packets a client opens a connection with (int32 length including itself, int32 code) into
@@ -25,6 +27,12 @@ import java.util.Map;
  *       answer: the pooler must hold them (or refuse them) until login is done.</li>
  * </ul>
  *
+ * <p>Direct TLS (PostgreSQL 17's {@code sslnegotiation=direct}): when the decoder is given a TLS handler factory and
+ * the connection's first byte is a TLS handshake record (0x16, where a startup packet's length would start), the
+ * decoder puts that handler in its own place, named {@link #TLS_NAME}, with a new StartupDecoder behind it; what it
+ * had read goes on to the TLS handler, and the StartupMessage is then decoded from inside TLS. Whether the client
+ * also negotiated ALPN is for the pooler to check once the handshake is done.
+ *
  * <p>After throwing a {@link ProtocolException} the decoder discards all further input: the pooler answers with a
  * FATAL ErrorResponse and closes, and nothing the client sends meanwhile should produce a second error.
  *
@@ -34,6 +42,11 @@ public final class StartupDecoder extends ByteToMessageDecoder {
 
     /** Suggested pipeline name, so the pooler can find the decoder during startup. */
     public static final String NAME = "startupDecoder";
+    /** Pipeline name of the TLS handler a direct-TLS connection gets. */
+    public static final String TLS_NAME = "tls";
+
+    /** The content type of a TLS handshake record, the first byte of a ClientHello. */
+    private static final byte TLS_HANDSHAKE_RECORD = 0x16;
 
     private static final int HEADER_LENGTH = 8;
     private static final int CANCEL_REQUEST_LENGTH = 16;
@@ -41,6 +54,10 @@ public final class StartupDecoder extends ByteToMessageDecoder {
 
     private final int maxStartupPacketLength;
     private final int maxFrameLength;
+    /** Makes the TLS handler for a direct-TLS connection; null when direct TLS is not accepted. */
+    private final Supplier<? extends ChannelHandler> directTls;
+    /** Whether any byte was decoded: direct TLS can only be the connection's very first bytes. */
+    private boolean started;
     private boolean cancelRequested;
     private boolean failed;
 
@@ -54,12 +71,24 @@ public final class StartupDecoder extends ByteToMessageDecoder {
      * @param maxFrameLength         passed to the {@link FrameDecoder} that replaces this decoder
      */
     public StartupDecoder(int maxStartupPacketLength, int maxFrameLength) {
+        this(maxStartupPacketLength, maxFrameLength, null);
+    }
+
+    /**
+     * @param maxStartupPacketLength largest accepted value of a startup packet's length field
+     * @param maxFrameLength         passed to the {@link FrameDecoder} that replaces this decoder
+     * @param directTls              makes the TLS handler for a connection that starts with a TLS ClientHello; null
+     *                               to refuse such a connection as a bad packet header
+     */
+    public StartupDecoder(int maxStartupPacketLength, int maxFrameLength,
+                          Supplier<? extends ChannelHandler> directTls) {
         if (maxStartupPacketLength < CANCEL_REQUEST_LENGTH) {
             throw new IllegalArgumentException("maxStartupPacketLength too small: " + maxStartupPacketLength);
         }
         FrameDecoder.checkMaxFrameLength(maxFrameLength);
         this.maxStartupPacketLength = maxStartupPacketLength;
         this.maxFrameLength = maxFrameLength;
+        this.directTls = directTls;
     }
 
     @Override
@@ -71,6 +100,12 @@ public final class StartupDecoder extends ByteToMessageDecoder {
         if (cancelRequested) {
             throw fail(in, "unexpected data after cancel request");
         }
+        if (!started && directTls != null && in.isReadable()
+                && in.getByte(in.readerIndex()) == TLS_HANDSHAKE_RECORD) {
+            startDirectTls(ctx);
+            return;
+        }
+        started = true;
         // Check the length as soon as it has arrived, so that garbage (an HTTP request, a TLS ClientHello sent
         // without SSLRequest) is refused at once instead of after waiting for bytes that never come.
         if (in.readableBytes() < 4) {
@@ -108,6 +143,18 @@ public final class StartupDecoder extends ByteToMessageDecoder {
                 ctx.pipeline().replace(this, FrameDecoder.NAME, new FrameDecoder(maxFrameLength));
                 break;
         }
+    }
+
+    /**
+     * Hands the connection to a TLS handler in this decoder's place. ByteToMessageDecoder passes what this decoder
+     * has buffered (the ClientHello so far) to the handler that replaced it once decode() returns.
+     */
+    private void startDirectTls(ChannelHandlerContext ctx) {
+        String name = ctx.name();
+        StartupDecoder inside = new StartupDecoder(maxStartupPacketLength, maxFrameLength, null);
+        inside.started = true;
+        ctx.pipeline().replace(this, TLS_NAME, directTls.get());
+        ctx.pipeline().addAfter(TLS_NAME, name, inside);
     }
 
     /**

@@ -31,7 +31,12 @@ final class Coverage {
             "transaction_timeout", "cancel_wait_timeout", "max_db_client_connections",
             "max_user_client_connections", "server_check_query", "server_check_delay",
             "application_name_add_host", "disable_pqexec", "autodb_idle_timeout", "server_fast_close",
-            "query_wait_notify");
+            "query_wait_notify", "peer_id", "syslog", "syslog_ident", "syslog_facility", "stats_period", "log_stats",
+            // TLS; client_tls_ecdhcurve and client_tls_dheparams only as far as the JDK allows (see README).
+            "client_tls_sslmode", "client_tls_key_file", "client_tls_cert_file", "client_tls_ca_file",
+            "client_tls_protocols", "client_tls_ciphers", "client_tls13_ciphers", "client_tls_ecdhcurve",
+            "client_tls_dheparams", "server_tls_sslmode", "server_tls_ca_file", "server_tls_key_file",
+            "server_tls_cert_file", "server_tls_protocols", "server_tls_ciphers", "server_tls13_ciphers");
 
     private Coverage() {
     }

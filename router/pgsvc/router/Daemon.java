@@ -12,7 +12,7 @@ import pgsvc.pooler.config.Config;
 /**
  * {@code -d}: a JVM cannot fork, so pgsvc starts itself again in the background without -d, detached from the
  * terminal, and returns once the new process has written its pidfile (or has failed). As with PgBouncer, a
- * daemon needs a pidfile and a logfile.
+ * daemon needs a pidfile, and a logfile or syslog.
  */
 final class Daemon {
     private Daemon() {
@@ -23,8 +23,8 @@ final class Daemon {
             System.err.println("pgsvc: -d needs pidfile in the config file");
             return 1;
         }
-        if (config.logfile() == null || config.logfile().isEmpty()) {
-            System.err.println("pgsvc: -d needs logfile in the config file");
+        if ((config.logfile() == null || config.logfile().isEmpty()) && !config.getBool("syslog")) {
+            System.err.println("pgsvc: -d needs logfile or syslog in the config file");
             return 1;
         }
         Path pidfile = Path.of(config.pidfile());

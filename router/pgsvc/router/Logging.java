@@ -2,6 +2,7 @@ package pgsvc.router;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.net.SyslogAppender;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.classic.spi.IThrowableProxy;
 import ch.qos.logback.classic.spi.ThrowableProxyUtil;
@@ -12,8 +13,10 @@ import ch.qos.logback.core.encoder.LayoutWrappingEncoder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import pgsvc.pooler.config.Config;
+
 /**
- * Sets up logback from pooler.ini's logfile and verbose, in PgBouncer's line format
+ * Sets up logback from pooler.ini's logfile, verbose and syslog settings, in PgBouncer's line format
  * ({@code 2026-01-01 12:00:00.000 UTC [pid] LOG message}) so that log-based tooling keeps working.
  */
 final class Logging {
@@ -21,6 +24,18 @@ final class Logging {
             java.time.format.DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS z");
 
     private Logging() {
+    }
+
+    /** PgBouncer's syslog_facility names; another value falls back to daemon, with a warning. */
+    private static final java.util.Set<String> FACILITIES = java.util.Set.of("auth", "authpriv", "daemon", "user",
+            "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7");
+
+    /** Logging as the configuration asks: stderr unless quiet, the logfile, and syslog when {@code syslog = 1}. */
+    static void configure(Config config, int verbose, boolean quiet) {
+        configure(config.logfile(), verbose, quiet);
+        if (config.getBool("syslog")) {
+            syslog(config.get("syslog_ident"), config.get("syslog_facility"));
+        }
     }
 
     static void configure(String logfile, int verbose, boolean quiet) {
@@ -46,6 +61,32 @@ final class Logging {
             file.start();
             root.addAppender(file);
         }
+    }
+
+    /**
+     * {@code syslog = 1}: each line also goes to the local syslog daemon as {@code ident[pid]: LOG message} with the
+     * given facility. PgBouncer writes to the {@code /dev/log} socket; logback speaks syslog over UDP only, so here
+     * the lines go to localhost port 514, where rsyslog or syslog-ng must listen (rsyslog's imudp module).
+     */
+    static void syslog(String ident, String facility) {
+        LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
+        String name = facility == null ? "" : facility.trim().toLowerCase(java.util.Locale.ROOT);
+        if (!FACILITIES.contains(name)) {
+            LoggerFactory.getLogger(Logging.class).warn("unknown syslog_facility \"{}\", using daemon", facility);
+            name = "daemon";
+        }
+        SyslogAppender syslog = new SyslogAppender();
+        syslog.setContext(ctx);
+        syslog.setSyslogHost("localhost");
+        syslog.setPort(514);
+        syslog.setFacility(name.toUpperCase(java.util.Locale.ROOT));
+        // The suffix is a logback pattern: % and \ in the ident are literal text.
+        String literal = (ident == null || ident.isEmpty() ? "pgbouncer" : ident).replace("\\", "\\\\")
+                .replace("%", "\\%");
+        syslog.setSuffixPattern(literal + "[" + ProcessHandle.current().pid() + "]: "
+                + "%replace(%replace(%level){'INFO','LOG'}){'WARN','WARNING'} %msg");
+        syslog.start();
+        ctx.getLogger(Logger.ROOT_LOGGER_NAME).addAppender(syslog);
     }
 
     private static LayoutWrappingEncoder<ILoggingEvent> encoder(LoggerContext ctx) {

@@ -75,7 +75,7 @@ public final class Main {
             System.exit(Daemon.detach(config, args));
             return;
         }
-        Logging.configure(config.logfile(), Math.max(verbose, config.verbose()), quiet);
+        Logging.configure(config, Math.max(verbose, config.verbose()), quiet);
         try {
             Path pidfile = config.pidfile() == null || config.pidfile().isEmpty() ? null : Path.of(config.pidfile());
             Pgsvc pgsvc = Pgsvc.start(config);
@@ -95,7 +95,10 @@ public final class Main {
                     }
                 }
             }, "pgsvc-shutdown"));
-            Signals.install(pgsvc);
+            SdNotify systemd = SdNotify.fromEnvironment(pgsvc.pooler().transport(), pgsvc.pooler().workers());
+            Signals.install(pgsvc, systemd);
+            // Listening, pidfile written, signals handled: a Type=notify unit is up from here.
+            systemd.ready();
         } catch (Exception e) {
             org.slf4j.LoggerFactory.getLogger(Main.class).error("startup failed: {}", e.toString());
             System.exit(1);

@@ -14,6 +14,7 @@ import pgsvc.pooler.config.AuthFile;
 import pgsvc.pooler.config.Config;
 import pgsvc.pooler.config.ConfigException;
 import pgsvc.pooler.config.Setting;
+import pgsvc.pooler.tls.Tls;
 
 /** One running pgsvc: event loops, the pooler and its listeners. Main runs one; tests start them in-process. */
 public final class Pgsvc implements AutoCloseable {
@@ -24,12 +25,16 @@ public final class Pgsvc implements AutoCloseable {
     private final Pooler pooler;
     private final Router router;
     private final Listeners listeners;
+    /** The Prometheus endpoint, or null when [pgsvc] metrics_port is not set. */
+    private final MetricsServer metrics;
     /** RELOAD, SET and signals apply one configuration at a time. */
     private final Object configLock = new Object();
     /** What SHUTDOWN on the console runs at the end: close() in a test's JVM; Main makes it System.exit. */
     private volatile Runnable exit = this::close;
 
-    private Pgsvc(EventLoopGroup boss, EventLoopGroup workers, Pooler pooler, Router router, Listeners listeners) {
+    private Pgsvc(EventLoopGroup boss, EventLoopGroup workers, Pooler pooler, Router router, Listeners listeners,
+            MetricsServer metrics) {
+        this.metrics = metrics;
         this.boss = boss;
         this.workers = workers;
         this.pooler = pooler;
@@ -50,6 +55,9 @@ public final class Pgsvc implements AutoCloseable {
         if (hba != null) {
             hba.warnings().forEach(log::warn);
         }
+        // Certificates and keys are read before anything listens: a TLS setting that cannot work refuses the start.
+        Tls tls = Tls.load(config);
+        tls.warnings().forEach(log::warn);
         for (String name : Coverage.notApplied(config)) {
             log.warn("setting {} is accepted but not applied by this version of pgsvc", name);
         }
@@ -60,6 +68,7 @@ public final class Pgsvc implements AutoCloseable {
         try {
             Pooler pooler = new Pooler(config, authFile, transport, workers);
             pooler.hba(hba);
+            pooler.tls(tls);
             pooler.startJanitor();
             Router router = new Router(config, pooler, workers);
             if (!router.hasMembers()) {
@@ -70,8 +79,21 @@ public final class Pgsvc implements AutoCloseable {
                 listeners.bindServices(pooler, boss, router);
                 router.start(config.router().checkIntervalMicros());
             }
+            MetricsServer metrics = null;
+            if (config.pgsvc().metricsEnabled()) {
+                try {
+                    metrics = MetricsServer.open(config.pgsvc(), transport, boss, workers,
+                            new Metrics(pooler, router));
+                } catch (InterruptedException | RuntimeException e) {
+                    listeners.close();
+                    if (router != null) {
+                        router.close();
+                    }
+                    throw e;
+                }
+            }
             log.info("process up: pgsvc {}, {} event loops, transport {}", Version.VERSION, threads, transport.name());
-            Pgsvc pgsvc = new Pgsvc(boss, workers, pooler, router, listeners);
+            Pgsvc pgsvc = new Pgsvc(boss, workers, pooler, router, listeners, metrics);
             pooler.processControl(pgsvc.control());
             return pgsvc;
         } catch (Exception e) {
@@ -96,10 +118,13 @@ public final class Pgsvc implements AutoCloseable {
         Config next;
         AuthFile auth;
         Hba hba;
+        Tls tls;
         try {
             next = Config.load(current.file());
             auth = next.authFile() == null ? null : AuthFile.load(next.authFile());
             hba = Hba.loadFor(next);
+            // New contexts with the files read again; connections already open keep theirs.
+            tls = Tls.load(next);
         } catch (ConfigException e) {
             log.error("RELOAD failed, keeping the running configuration: {}", e.getMessage());
             return false;
@@ -113,8 +138,13 @@ public final class Pgsvc implements AutoCloseable {
                 || !current.router().equals(next.router())) {
             log.warn("RELOAD: [hosts], [services] and [router] changes take effect only after a restart");
         }
+        if (!current.pgsvc().equals(next.pgsvc())) {
+            log.warn("RELOAD: [pgsvc] changes take effect only after a restart");
+        }
+        tls.warnings().forEach(log::warn);
         pooler.reload(next, auth);
         pooler.hba(hba);
+        pooler.tls(tls);
         log.info("RELOAD: configuration reloaded from {}", next.file());
         return true;
     }
@@ -172,6 +202,7 @@ public final class Pgsvc implements AutoCloseable {
             }
             AuthFile auth = pooler.authFile();
             Hba hba = pooler.hba();
+            Tls tls = pooler.tls();
             try {
                 if (key.equals("auth_file")) {
                     auth = next.authFile() == null ? null : AuthFile.load(next.authFile());
@@ -179,11 +210,15 @@ public final class Pgsvc implements AutoCloseable {
                 if (key.equals("auth_type") || key.equals("auth_hba_file") || key.equals("auth_ident_file")) {
                     hba = Hba.loadFor(next);
                 }
+                if (key.contains("_tls") || key.equals("auth_type")) {
+                    tls = Tls.load(next);
+                }
             } catch (ConfigException e) {
                 return e.getMessage();
             }
             pooler.reload(next, auth);
             pooler.hba(hba);
+            pooler.tls(tls);
             log.info("SET {} = {}", key, value);
             return null;
         }
@@ -243,6 +278,9 @@ public final class Pgsvc implements AutoCloseable {
             router.close();
         }
         listeners.close();
+        if (metrics != null) {
+            metrics.close();
+        }
         pooler.closeIdleServers("shutting down");
         boss.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
         workers.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();

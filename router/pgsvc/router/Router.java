@@ -224,6 +224,12 @@ final class Router implements AutoCloseable {
         }
     }
 
+    /** Direct (dest=postgres) sessions open to a member now. */
+    int sessionCount(Endpoint endpoint) {
+        AtomicInteger c = sessionCounts.get(endpoint);
+        return c == null ? 0 : c.get();
+    }
+
     private void closeSessions(Endpoint endpoint, String reason) {
         Set<Channel> set = sessions.get(endpoint);
         if (set == null || set.isEmpty()) {

@@ -8,7 +8,12 @@ import sun.misc.Signal;
 
 /**
  * PgBouncer's signals: HUP reload, INT safe shutdown (wait for servers), TERM wait for clients (1.23+), a second
- * INT or TERM exits at once, USR1 pause, USR2 resume. QUIT stays the JVM's (a thread dump), since HotSpot owns it.
+ * INT or TERM exits at once, USR1 pause, USR2 resume. systemd hears of each through {@link SdNotify}.
+ *
+ * <p>PgBouncer's QUIT (immediate shutdown) cannot be had: HotSpot keeps SIGQUIT for its thread dump and refuses a
+ * handler for it, and {@code -Xrs}, which gives it up, does not hand it over either while it takes INT, TERM and HUP
+ * away. So QUIT prints the JVM's thread dump and pgsvc carries on; the console's SHUTDOWN, or a second INT or TERM,
+ * is the immediate shutdown.
  */
 final class Signals {
     private static final Logger log = LoggerFactory.getLogger(Signals.class);
@@ -16,9 +21,13 @@ final class Signals {
     private Signals() {
     }
 
-    static void install(Pgsvc pgsvc) {
+    static void install(Pgsvc pgsvc, SdNotify systemd) {
         AtomicBoolean stopping = new AtomicBoolean();
-        handle("HUP", () -> pgsvc.reload());
+        handle("HUP", () -> {
+            systemd.reloading();
+            pgsvc.reload();
+            systemd.ready();
+        });
         handle("USR1", () -> pgsvc.pooler().pause(null, () -> log.info("PAUSE done: all servers released")));
         handle("USR2", () -> pgsvc.pooler().resume(null));
         handle("INT", () -> {
@@ -26,6 +35,7 @@ final class Signals {
                 System.exit(0);
             }
             log.info("got SIGINT, shutting down, waiting for servers");
+            systemd.stopping();
             pgsvc.shutdown(false, () -> System.exit(0));
         });
         handle("TERM", () -> {
@@ -33,6 +43,7 @@ final class Signals {
                 System.exit(0);
             }
             log.info("got SIGTERM, shutting down, waiting for clients");
+            systemd.stopping();
             pgsvc.shutdown(true, () -> System.exit(0));
         });
     }

@@ -24,9 +24,10 @@ import java.util.Set;
  * integers in decimal ({@code unix_socket_mode = 0777} reads back as {@code 511}) and times as seconds printed like
  * C's {@code %g}, which is what SHOW CONFIG shows.
  *
- * <p>Besides PgBouncer's sections the file may have pgsvc's router sections, each optional: {@code [hosts]}
- * ({@link HostEntry}), {@code [services]} ({@link ServiceEntry}) and {@code [router]} ({@link RouterSettings}). A file
- * without them loads exactly as PgBouncer would load it, with no hosts, no services and default router settings.
+ * <p>Besides PgBouncer's sections the file may have pgsvc's own, each optional: the router's {@code [hosts]}
+ * ({@link HostEntry}), {@code [services]} ({@link ServiceEntry}) and {@code [router]} ({@link RouterSettings}), and
+ * {@code [pgsvc]} ({@link PgsvcSettings}). A file without them loads exactly as PgBouncer would load it, with no
+ * hosts, no services, default router settings and no metrics endpoint.
  */
 public final class Config {
     private final Path file;
@@ -41,11 +42,13 @@ public final class Config {
     private final Map<String, HostEntry> hosts;
     private final Map<String, ServiceEntry> services;
     private final RouterSettings router;
+    private final PgsvcSettings pgsvc;
 
     private Config(Path file, Map<Setting, String> raw, Set<Setting> explicit, Map<String, DatabaseEntry> databases,
             Map<String, UserEntry> users, Map<Integer, PeerEntry> peers, Map<String, HostEntry> hosts,
-            Map<String, ServiceEntry> services, RouterSettings router) {
+            Map<String, ServiceEntry> services, RouterSettings router, PgsvcSettings pgsvc) {
         this.file = file;
+        this.pgsvc = pgsvc;
         this.raw = Collections.unmodifiableMap(new HashMap<>(raw));
         this.hosts = Collections.unmodifiableMap(hosts);
         this.services = Collections.unmodifiableMap(services);
@@ -106,6 +109,7 @@ public final class Config {
         Map<String, ServiceEntry> services = new LinkedHashMap<>();
         Map<String, IniParser.Entry> lines = new HashMap<>();
         RouterSettings.Parser router = new RouterSettings.Parser();
+        PgsvcSettings.Parser pgsvc = new PgsvcSettings.Parser();
         IniParser.Entry routerHeader = null;
         boolean sawMain = false;
 
@@ -167,6 +171,10 @@ public final class Config {
                     case "router":
                         router.set(e.key(), e.value());
                         break;
+                    case "pgsvc":
+                        pgsvc.set(e.key(), e.value());
+                        lines.put("pgsvc/" + e.key(), e);
+                        break;
                     default:
                         throw new ConfigException(e.file(), e.line(), "unknown section: " + e.section());
                 }
@@ -177,8 +185,10 @@ public final class Config {
         if (!sawMain) {
             throw new ConfigException(file, "main section missing");
         }
-        Config config = new Config(file, raw, explicit, databases, users, peers, hosts, services, router.build());
+        Config config = new Config(file, raw, explicit, databases, users, peers, hosts, services, router.build(),
+                pgsvc.build());
         config.checkRouter(lines, routerHeader);
+        config.checkPgsvc(lines);
         return config;
     }
 
@@ -233,6 +243,25 @@ public final class Config {
         }
     }
 
+    /** The metrics port must not be one a pooler or service listener takes. */
+    private void checkPgsvc(Map<String, IniParser.Entry> lines) throws ConfigException {
+        int port = pgsvc.metricsPort();
+        if (port == 0) {
+            return;
+        }
+        IniParser.Entry at = lines.get("pgsvc/metrics_port");
+        if (port == listenPort()) {
+            throw new ConfigException(at.file(), at.line(), "metrics_port " + port
+                    + " is the listen_port of [pgbouncer]");
+        }
+        for (ServiceEntry svc : services.values()) {
+            if (svc.port() == port) {
+                throw new ConfigException(at.file(), at.line(), "metrics_port " + port + " is the port of service "
+                        + svc.name());
+            }
+        }
+    }
+
     /** The file this snapshot was loaded from. */
     public Path file() {
         return file;
@@ -256,7 +285,7 @@ public final class Config {
         Set<Setting> nextExplicit = new HashSet<>(explicit);
         nextExplicit.add(s.storage());
         Path nextFile = s == Setting.CONFFILE ? IniParser.resolveAgainstCwd(value) : file;
-        return new Config(nextFile, nextRaw, nextExplicit, databases, users, peers, hosts, services, router);
+        return new Config(nextFile, nextRaw, nextExplicit, databases, users, peers, hosts, services, router, pgsvc);
     }
 
     private static Setting setting(String key) {
@@ -452,6 +481,11 @@ public final class Config {
     /** The {@code [router]} settings, {@link RouterSettings#DEFAULTS} where the file sets none. */
     public RouterSettings router() {
         return router;
+    }
+
+    /** The {@code [pgsvc]} settings, {@link PgsvcSettings#DEFAULTS} where the file sets none. */
+    public PgsvcSettings pgsvc() {
+        return pgsvc;
     }
 
     /** True when {@code [hosts]} lists at least one member, i.e. there is something to health-check and route to. */

@@ -3,6 +3,7 @@ package pgsvc.pooler.config;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -24,11 +25,11 @@ import java.util.Set;
  */
 public final class IniParser {
     /**
-     * The sections PgBouncer knows, then pgsvc's router sections ({@code hosts}, {@code services}, {@code router});
-     * any other is an error that fails the load. Names are case-sensitive.
+     * The sections PgBouncer knows, then pgsvc's router sections ({@code hosts}, {@code services}, {@code router})
+     * and its own {@code pgsvc}; any other is an error that fails the load. Names are case-sensitive.
      */
     public static final Set<String> SECTIONS =
-            Set.of("pgbouncer", "databases", "users", "peers", "hosts", "services", "router");
+            Set.of("pgbouncer", "databases", "users", "peers", "hosts", "services", "router", "pgsvc");
 
     /** PgBouncer's MAX_INCLUDE: the main file is level 0, so ten nested includes are allowed. */
     public static final int MAX_INCLUDE_DEPTH = 10;
@@ -114,8 +115,15 @@ public final class IniParser {
                 if (name.isEmpty()) {
                     throw new ConfigException(file, line, "%include without a file name");
                 }
-                Path target = Path.of(name);
-                parseFile(target.isAbsolute() ? target : resolveAgainstCwd(name), file, line, depth + 1);
+                Path target;
+                try {
+                    target = Path.of(name);
+                    target = target.isAbsolute() ? target : resolveAgainstCwd(name);
+                } catch (InvalidPathException e) {
+                    // A NUL byte, say: the file cannot exist, and it is this line's fault.
+                    throw new ConfigException(file, line, "could not load file \"" + name + "\": invalid path");
+                }
+                parseFile(target, file, line, depth + 1);
                 continue;
             }
 

@@ -102,6 +102,12 @@ final class WireClient implements AutoCloseable {
         }
     }
 
+    /** A client on a socket that is already connected (and, for TLS tests, already past its handshake). */
+    static WireClient over(Socket socket) throws IOException {
+        socket.setSoTimeout(TIMEOUT_MILLIS);
+        return new WireClient(socket);
+    }
+
     /** Connects and logs in to database pgsvc, or fails with what the pooler answered instead of ReadyForQuery. */
     static WireClient connect(int port, String user, String password) throws IOException {
         return connect(port, user, password, 0);

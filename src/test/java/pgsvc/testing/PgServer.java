@@ -113,6 +113,64 @@ public final class PgServer {
         }
     }
 
+    /**
+     * Turns TLS on by a reload ({@code ssl = on} with this certificate and key, written into the data directory as
+     * PostgreSQL wants them: owned by the server's user, mode 0600). With {@code caPem} the server also asks clients
+     * for a certificate, which pg_stat_ssl.client_dn then shows. Undo with {@link #disableSsl()}.
+     */
+    public void enableSsl(String certPem, String keyPem, String caPem) throws SQLException {
+        String data = dataPath();
+        pgHost.writeFile(data + "/pgsvc-test.crt", certPem);
+        pgHost.writeFile(data + "/pgsvc-test.key", keyPem);
+        pgHost.exec(PG_CTL_TIMEOUT, "chmod", "600", data + "/pgsvc-test.key").orThrow();
+        if (caPem != null) {
+            pgHost.writeFile(data + "/pgsvc-test-ca.crt", caPem);
+        }
+        try (Connection c = connectAdmin(); Statement st = c.createStatement()) {
+            st.execute("ALTER SYSTEM SET ssl_cert_file = 'pgsvc-test.crt'");
+            st.execute("ALTER SYSTEM SET ssl_key_file = 'pgsvc-test.key'");
+            st.execute(caPem != null ? "ALTER SYSTEM SET ssl_ca_file = 'pgsvc-test-ca.crt'"
+                    : "ALTER SYSTEM RESET ssl_ca_file");
+            st.execute("ALTER SYSTEM SET ssl = on");
+            st.execute("SELECT pg_reload_conf()");
+        }
+        awaitSsl("on", certPem);
+    }
+
+    /** Turns TLS off again (after {@link #enableSsl}). */
+    public void disableSsl() throws SQLException {
+        try (Connection c = connectAdmin(); Statement st = c.createStatement()) {
+            for (String name : new String[] {"ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file"}) {
+                st.execute("ALTER SYSTEM RESET " + name);
+            }
+            st.execute("SELECT pg_reload_conf()");
+        }
+        awaitSsl("off", null);
+    }
+
+    /**
+     * A reload is asynchronous, and one that cannot load the files only logs it: wait until a new session is (or,
+     * for "off", cannot be) encrypted, with the new certificate.
+     */
+    private void awaitSsl(String value, String certPem) {
+        java.util.Properties props = new java.util.Properties();
+        props.setProperty("user", PgCluster.SUPERUSER);
+        props.setProperty("password", PgCluster.SUPERUSER_PASSWORD);
+        props.setProperty("connectTimeout", "10");
+        props.setProperty("sslmode", "prefer");
+        props.setProperty("gssEncMode", "disable");
+        String sql = "SELECT ssl" + (certPem == null ? "" : ", pg_read_file(current_setting('ssl_cert_file'))")
+                + " FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+        Await.until(READY_TIMEOUT, name + " has ssl = " + value + " (see " + logPath() + ")", () -> {
+            try (Connection c = java.sql.DriverManager.getConnection(jdbcUrl("postgres"), props);
+                 Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+                rs.next();
+                return rs.getBoolean(1) == value.equals("on")
+                        && (certPem == null || certPem.equals(rs.getString(2)));
+            }
+        });
+    }
+
     @Override
     public String toString() {
         return name + "@" + host() + ":" + port();
