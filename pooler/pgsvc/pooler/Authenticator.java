@@ -69,7 +69,7 @@ final class Authenticator {
     private final String method;
     private final Hba.Rule rule;
     /** The certificate the client presented in its TLS handshake (checked against client_tls_ca_file), or null. */
-    private X509Certificate clientCert;
+    private final X509Certificate clientCert;
     private final boolean tls;
     private Expect expect = Expect.NOTHING;
     private byte[] salt;
@@ -79,24 +79,27 @@ final class Authenticator {
     Authenticator(Pooler pooler, String user, String database, Channel channel) {
         this(pooler, user, database, channel instanceof DomainSocketChannel ? null : inetAddress(channel),
                 channel instanceof DomainSocketChannel, channel.pipeline().get(SslHandler.class) != null,
-                channel instanceof EpollDomainSocketChannel unix ? peerUid(unix) : -1);
-        this.clientCert = TlsInfo.peerCertificate(channel);
+                channel instanceof EpollDomainSocketChannel unix ? peerUid(unix) : -1,
+                TlsInfo.peerCertificate(channel));
     }
 
     /**
      * @param address the client's IP address; null for a Unix-socket client, or for a TCP client whose address is
      *                unknown (no HBA rule matches it then)
      * @param unix whether the client came over the Unix socket
+     * @param tls whether the client connection is encrypted (hostssl, hostnossl, cert)
      * @param peerUid the OS uid of a Unix-socket client's process, -1 when unknown
+     * @param clientCert the certificate a TLS client presented (already verified in the handshake), or null
      */
     Authenticator(Pooler pooler, String user, String database, InetAddress address, boolean unix, boolean tls,
-                  int peerUid) {
+                  int peerUid, X509Certificate clientCert) {
         this.pooler = pooler;
         this.user = user;
         this.database = database;
         this.unix = unix;
         this.peerUid = peerUid;
         this.tls = tls;
+        this.clientCert = clientCert;
         String stored = pooler.authFile() == null ? null : pooler.authFile().secret(user);
         this.known = stored != null;
         this.secret = stored != null ? Secret.parse(stored) : Secret.parse(randomPassword());

@@ -15,6 +15,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
+import io.netty.handler.ssl.NotSslRecordException;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import org.slf4j.Logger;
@@ -284,8 +285,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         pooler.clientClosed(this);
         leavePool(was);
         if (was.ordinal() >= State.IDLE.ordinal() && pooler.config().getBool("log_disconnections")) {
-            log.info("{} closing because: client close request", who());
+            log.info("{} closing because: client close request ({})", who(), age());
         }
+    }
+
+    /** PgBouncer's "(age=Ns)" after a closing reason: how long the client was connected, in whole seconds. */
+    private String age() {
+        return "age=" + (System.currentTimeMillis() - connectMillis) / 1000 + "s";
     }
 
     /**
@@ -313,8 +319,11 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
-            // PgBouncer's warning; it covers a client that asked for TLS and then went on in plaintext.
-            log.warn("{} TLS handshake error: {}", who(), done.cause().getMessage());
+            // PgBouncer's warning. A client that asked for TLS and then went on in plaintext is one; its bytes,
+            // which Netty's message would dump, stay out of the log.
+            Throwable cause = done.cause();
+            log.warn("{} TLS handshake error: {}", who(), cause instanceof NotSslRecordException
+                    ? "not an SSL/TLS record" : cause.getMessage());
         }
         ctx.fireUserEventTriggered(evt);
     }
@@ -1183,6 +1192,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             log.warn("{} pooler error: {}", who(), message);
         }
         State was = state;
+        if (was.ordinal() >= State.IDLE.ordinal() && pooler.config().getBool("log_disconnections")) {
+            log.info("{} closing because: {} ({})", who(), message, age());
+        }
         state = State.CLOSED;
         leavePool(was);
         channel.config().setAutoRead(false);

@@ -205,8 +205,13 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
             waiting = false;
             ctx.channel().config().setAutoRead(true);
             ByteBuf next;
-            while (!waiting && !ended && (next = held.pollFirst()) != null) {
-                process(ctx, next);
+            try {
+                while (!waiting && !ended && (next = held.pollFirst()) != null) {
+                    process(ctx, next);
+                }
+            } catch (RuntimeException e) {
+                // Outside channelRead, so the pipeline would not pass it on: a bad frame held back ends it here.
+                exceptionCaught(ctx, e);
             }
             if (!waiting && fatalAfterReply != null) {
                 Runnable end = fatalAfterReply;

@@ -4,9 +4,10 @@ import java.util.ArrayDeque;
 
 /**
  * A pool's waiting clients: first come, first served, with one exception that saves most cross-thread hand-offs.
- * A server freed on one event loop goes to the oldest waiter on that same loop, so that client and server share a
- * thread and no wakeup is needed on either side; the pool's oldest waiter overall can be passed over this way at
- * most {@link #MAX_BYPASS} times in a row before it is served. Confined to the pool's executor.
+ * A server freed on one event loop goes to the oldest waiter on that same loop when that waiter queued within
+ * {@link #SAME_TIME_NANOS} of the pool's oldest waiter (clients that queued that close together count as arriving
+ * together), so that client and server share a thread and no wakeup is needed on either side. The oldest waiter
+ * can be passed over this way at most {@link #MAX_BYPASS} times in a row. Confined to the pool's executor.
  */
 final class WaitQueue<W extends WaitQueue.Waiter> {
     /** What the queue needs of a waiting client: its event loop, and two fields it keeps on the client's behalf. */
@@ -24,6 +25,7 @@ final class WaitQueue<W extends WaitQueue.Waiter> {
     }
 
     static final int MAX_BYPASS = 8;
+    static final long SAME_TIME_NANOS = 1_000_000;
 
     private final ArrayDeque<W>[] byLoop;
     private long nextSeq;
@@ -101,8 +103,10 @@ final class WaitQueue<W extends WaitQueue.Waiter> {
         W oldest = peekFirst();
         if (oldest == local) {
             bypassed = 0;
-        } else {
+        } else if (local.waitStart() - oldest.waitStart() <= SAME_TIME_NANOS) {
             bypassed++;
+        } else {
+            return pollFirst();
         }
         byLoop[loopIndex].pollFirst();
         size--;

@@ -83,7 +83,11 @@ public final class Main {
             pgsvc.onExit(() -> System.exit(0));
             // Written once listening, so that -d and service managers take a pidfile to mean "up".
             if (pidfile != null) {
-                Files.writeString(pidfile, ProcessHandle.current().pid() + "\n");
+                // Written whole under another name and renamed: a reader never sees an empty pidfile.
+                Path partial = pidfile.resolveSibling(pidfile.getFileName() + ".tmp");
+                Files.writeString(partial, ProcessHandle.current().pid() + "\n");
+                Files.move(partial, pidfile, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             }
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 pgsvc.close();

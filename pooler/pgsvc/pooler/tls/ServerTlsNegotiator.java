@@ -136,8 +136,7 @@ public final class ServerTlsNegotiator extends ChannelInboundHandlerAdapter {
 
     private static String reason(Throwable cause) {
         Throwable c = cause;
-        while (c.getCause() != null && c.getMessage() != null && c.getCause().getMessage() != null
-                && c instanceof DecoderException) {
+        while (c instanceof DecoderException && c.getCause() != null) {
             c = c.getCause();
         }
         return c.getMessage() != null ? c.getMessage() : c.getClass().getSimpleName();

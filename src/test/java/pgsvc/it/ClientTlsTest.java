@@ -399,6 +399,29 @@ class ClientTlsTest {
         }
     }
 
+    @Test
+    void setOnTheConsoleChangesTheClientModeForNewConnections() throws Exception {
+        try (PoolerFixture p = PoolerFixture.start(tls("require"))) {
+            assertFatal("08P01", "SSL required", () -> TlsClients.jdbc(p.port(), PgCluster.MD5_USER,
+                    PgCluster.MD5_PASSWORD, "sslmode", "disable").close());
+            try (Connection console = ConsoleQueries.console(p); Statement st = console.createStatement()) {
+                st.execute("SET client_tls_sslmode = 'allow'");
+            }
+            try (Connection c = TlsClients.jdbc(p.port(), PgCluster.MD5_USER, PgCluster.MD5_PASSWORD,
+                    "sslmode", "disable")) {
+                assertTrue(c.isValid(10));
+            }
+            try (Connection console = ConsoleQueries.console(p); Statement st = console.createStatement()) {
+                st.execute("SET client_tls_sslmode = 'disable'");
+            }
+            // An SSLRequest is answered 'N' again.
+            try (WireClient w = WireClient.open(p.port())) {
+                w.sendSslRequest();
+                assertEquals('N', w.readByte());
+            }
+        }
+    }
+
     private static java.security.cert.Certificate peerCertificate(PoolerFixture p) throws Exception {
         try (SSLSocket s = TlsClients.connect(p.port(), trustingTestCa())) {
             return s.getSession().getPeerCertificates()[0];

@@ -104,7 +104,7 @@ class ConsoleFuzzTest {
         assertEquals("08P01", r.sqlState());
     }
 
-    /** Sends {@code sql}, checks that an error or a result and then ReadyForQuery come back, and the session goes on. */
+    /** Sends {@code sql}: an error or a result, then ReadyForQuery, must come back, and the session go on. */
     private static WireClient.Result answered(WireClient c, String sql) throws IOException {
         WireClient.Result r = c.query(sql);
         assertEquals('I', r.txStatus());
@@ -177,6 +177,13 @@ class ConsoleFuzzTest {
     @Example
     void aBadHeaderBehindADeferredShowIsRefusedAfterItsAnswer() throws IOException {
         anyFramesGetAnswersOrAFatalErrorNeverSilence(List.of(query("SHOW pools\0"), new byte[5]));
+    }
+
+    /** Found by the properties: a Query without terminator held behind a deferred SHOW went unanswered. */
+    @Example
+    void anUnterminatedQueryBehindADeferredShowIsAFatalErrorAfterItsAnswer() throws IOException {
+        anyFramesGetAnswersOrAFatalErrorNeverSilence(List.of(query("SHOW pools\0"), frame((byte) 'Q', new byte[0]),
+                query("SHOW VERSION\0")));
     }
 
     private static String describe(List<WireClient.Message> seen) {

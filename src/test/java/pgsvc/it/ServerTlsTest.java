@@ -197,6 +197,30 @@ class ServerTlsTest {
     }
 
     @Test
+    void bothLegsEncryptedCarryALargeResultWhole() throws Exception {
+        TestCerts.Issued poolerServerCert = certs.server("pgsvc-listener", TestCerts.Ca.TEST);
+        try (PoolerFixture p = pooler("server_tls_sslmode", "require", "client_tls_sslmode", "require",
+                "client_tls_cert_file", poolerServerCert.cert().toString(),
+                "client_tls_key_file", poolerServerCert.key().toString());
+             Connection c = TlsClients.jdbc(p.port(), PgCluster.MD5_USER, PgCluster.MD5_PASSWORD,
+                     "sslmode", "verify-full", "sslrootcert", certs.caCert().toString());
+             Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT i, md5(i::text) || repeat('x', 200) "
+                     + "FROM generate_series(1, 50000) i")) {
+            long rows = 0;
+            long sum = 0;
+            while (rs.next()) {
+                rows++;
+                sum += rs.getInt(1);
+                String v = rs.getString(2);
+                assertEquals(232, v.length());
+            }
+            assertEquals(50000, rows);
+            assertEquals(50000L * 50001 / 2, sum);
+        }
+    }
+
+    @Test
     void reloadWithOtherServerSettingsReconnectsTheServers() throws Exception {
         try (PoolerFixture p = pooler("server_tls_sslmode", "disable")) {
             assertFalse(backendSsl(p, "pgsvc").ssl());

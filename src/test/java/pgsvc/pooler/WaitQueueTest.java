@@ -75,6 +75,7 @@ class WaitQueueTest {
         W near = new W("near", 0);
         q.addLast(far);
         q.addLast(near);
+        near.start = far.start;
         assertSame(near, q.pollFor(0));
         assertSame(far, q.pollFor(0), "no waiter left on loop 0: the oldest anywhere");
     }
@@ -85,13 +86,29 @@ class WaitQueueTest {
         W oldest = new W("oldest", 1);
         q.addLast(oldest);
         for (int i = 0; i < WaitQueue.MAX_BYPASS + 5; i++) {
-            q.addLast(new W("near" + i, 0));
+            W near = new W("near" + i, 0);
+            q.addLast(near);
+            // All queued at the same moment, as far as the queue's fairness goes.
+            near.start = oldest.start;
         }
         for (int i = 0; i < WaitQueue.MAX_BYPASS; i++) {
             assertEquals("near" + i, q.pollFor(0).name);
         }
         assertSame(oldest, q.pollFor(0), "served once bypassed MAX_BYPASS times");
         assertEquals("near" + WaitQueue.MAX_BYPASS, q.pollFor(0).name);
+    }
+
+    @Test
+    void aWaiterThatQueuedClearlyEarlierIsNeverPassedOver() {
+        WaitQueue<W> q = new WaitQueue<>(2);
+        W early = new W("early", 1);
+        W late = new W("late", 0);
+        q.addLast(early);
+        q.addLast(late);
+        // Queued more than the same-time window apart: arrival order decides.
+        early.start = late.start - WaitQueue.SAME_TIME_NANOS - 1;
+        assertSame(early, q.pollFor(0));
+        assertSame(late, q.pollFor(0));
     }
 
     @Test

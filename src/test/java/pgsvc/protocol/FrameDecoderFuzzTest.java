@@ -14,17 +14,21 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.lifecycle.AddLifecycleHook;
 import net.jqwik.api.constraints.Size;
 
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.function.Supplier;
 
+import pgsvc.JqwikLeakGuard;
+
 /**
  * Property tests of {@link FrameDecoder}: whatever the bytes and however the network splits them, the frames that
  * come out are those of the whole stream read at once, a bad header ends the stream in a {@link ProtocolException}
  * at the same frame and in the same words, nothing else is ever thrown, and no buffer is leaked.
  */
+@AddLifecycleHook(JqwikLeakGuard.class)
 class FrameDecoderFuzzTest {
 
     /** Small, so that generated lengths often exceed it. */
@@ -75,7 +79,8 @@ class FrameDecoderFuzzTest {
     }
 
     private static Arbitrary<byte[]> goodFrame() {
-        return Combinators.combine(Arbitraries.bytes(), Arbitraries.bytes().array(byte[].class).ofMaxSize(MAX_FRAME - 4))
+        return Combinators.combine(Arbitraries.bytes(),
+                        Arbitraries.bytes().array(byte[].class).ofMaxSize(MAX_FRAME - 4))
                 .as((type, body) -> ByteBuffer.allocate(5 + body.length).put(type).putInt(4 + body.length).put(body)
                         .array());
     }

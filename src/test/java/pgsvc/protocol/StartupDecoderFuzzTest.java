@@ -12,6 +12,7 @@ import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.Tuple;
 import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.lifecycle.AddLifecycleHook;
 import net.jqwik.api.constraints.Size;
 
 import java.io.ByteArrayOutputStream;
@@ -19,6 +20,8 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.function.Supplier;
+
+import pgsvc.JqwikLeakGuard;
 
 /**
  * Property tests of {@link StartupDecoder} and the {@link FrameDecoder} it hands over to: any bytes a client may open
@@ -29,6 +32,7 @@ import java.util.function.Supplier;
  * SSLRequest or GSSENCRequest are refused (they were not sent in answer to it), while the same bytes arriving in a
  * later read are the next packet. So where a run fails, what it emitted before is a prefix of what the other emitted.
  */
+@AddLifecycleHook(JqwikLeakGuard.class)
 class StartupDecoderFuzzTest {
 
     private static final int MAX_STARTUP = 200;
