@@ -276,6 +276,8 @@ default_pool_size = $POOL_SIZE
 max_client_conn = $MAX_CLIENT_CONN
 admin_users = postgres
 EOF
+    # Extra [pgbouncer] lines for both poolers (perf/tls.sh's TLS settings).
+    [ -z "${POOLER_EXTRA:-}" ] || printf '%s\n' "$POOLER_EXTRA"
 }
 
 userlist() {

@@ -123,6 +123,30 @@ final class Authenticator {
     }
 
     /** SO_PEERCRED: a getsockopt on the connected socket, which does not block. */
+    /**
+     * PgBouncer's admin_pre_login: the OS user running the pooler, over the Unix socket, may open the console as
+     * user {@code pgbouncer} with no password, as an admin.
+     */
+    static boolean ownUserOnUnixSocket(Channel channel) {
+        return channel instanceof EpollDomainSocketChannel unix && OWN_UID >= 0 && peerUid(unix) == OWN_UID;
+    }
+
+    /** This process's uid, from /proc (-1 if it cannot be read). */
+    private static final int OWN_UID = ownUid();
+
+    private static int ownUid() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+                if (line.startsWith("Uid:")) {
+                    return Integer.parseInt(line.substring(4).trim().split("\\s+")[0]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Not Linux: no peer credentials either, so the shortcut never applies.
+        }
+        return -1;
+    }
+
     private static int peerUid(EpollDomainSocketChannel channel) {
         try {
             return channel.peerCredentials().uid();

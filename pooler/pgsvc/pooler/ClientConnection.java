@@ -408,6 +408,14 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
                 return;
             }
         }
+        if (console && user.equals("pgbouncer") && Authenticator.ownUserOnUnixSocket(channel)) {
+            if (pooler.config().getBool("log_connections")) {
+                log.info("{} pgbouncer access from unix socket", who());
+            }
+            state = State.AUTH;
+            openConsole(true);
+            return;
+        }
         auth = new Authenticator(pooler, user, database, channel);
         state = State.AUTH;
         // A user that auth_file does not list may be looked up with auth_query first; that answer comes later.
@@ -563,6 +571,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             fatal("08P01", "not allowed");
             return;
         }
+        openConsole(admin);
+    }
+
+    private void openConsole(boolean admin) {
         cancelLoginTimer();
         // The console is not a pooled client: it does not count against max_client_conn.
         pooler.clientClosed(this);

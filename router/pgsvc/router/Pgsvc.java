@@ -62,7 +62,7 @@ public final class Pgsvc implements AutoCloseable {
             log.warn("setting {} is accepted but not applied by this version of pgsvc", name);
         }
         Transport transport = Transport.detect();
-        int threads = Integer.getInteger("pgsvc.threads", Runtime.getRuntime().availableProcessors());
+        int threads = Integer.getInteger("pgsvc.threads", defaultThreads());
         EventLoopGroup boss = transport.newGroup(1, "pgsvc-accept");
         EventLoopGroup workers = transport.newGroup(threads, "pgsvc-io");
         try {
@@ -101,6 +101,15 @@ public final class Pgsvc implements AutoCloseable {
             workers.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
             throw e;
         }
+    }
+
+    /**
+     * Event loops by default: half the cores, at least one. A pooler shares its machine with PostgreSQL and often
+     * with its clients, and a client and its server on different loops cost a thread hand-off each way: on 2 cores
+     * one loop spent about a third less CPU per transaction than two (perf/RESULTS.md). -Dpgsvc.threads=N overrides.
+     */
+    static int defaultThreads() {
+        return Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
     }
 
     /**
