@@ -16,7 +16,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The pool's take and return as a saturated pool does them per transaction: a client queues, a released server
- * goes to a waiter on its own loop, each step a task through the pool's SerialExecutor.
+ * goes to a waiter on its own loop, each step a task through the pool's SerialExecutor. The waiters are the unit
+ * test's (this profile compiles perf/jmh with the tests).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -25,63 +26,28 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 @Fork(1)
 public class WaitQueueBench {
-    static final class Waiter implements WaitQueue.Waiter {
-        final int loop;
-        long seq;
-        long start;
-
-        Waiter(int loop) {
-            this.loop = loop;
-        }
-
-        @Override
-        public int loopIndex() {
-            return loop;
-        }
-
-        @Override
-        public long waitSeq() {
-            return seq;
-        }
-
-        @Override
-        public void waitSeq(long s) {
-            seq = s;
-        }
-
-        @Override
-        public long waitStart() {
-            return start;
-        }
-
-        @Override
-        public void waitStart(long nanos) {
-            start = nanos;
-        }
-    }
-
     @Param({"20", "500"})
     public int waiting;
 
-    private WaitQueue<Waiter> queue;
+    private WaitQueue<WaitQueueTest.W> queue;
     private final SerialExecutor exec = new SerialExecutor();
-    private Waiter arriving;
-    private Waiter served;
+    private WaitQueueTest.W arriving;
+    private WaitQueueTest.W served;
 
     @Setup
     public void setUp() {
         pgsvc.protocol.QuietLogs.apply();
         queue = new WaitQueue<>(2);
         for (int i = 0; i < waiting; i++) {
-            queue.addLast(new Waiter(i % 2));
+            queue.addLast(new WaitQueueTest.W("w" + i, i % 2));
         }
-        arriving = new Waiter(1);
+        arriving = new WaitQueueTest.W("arriving", 1);
     }
 
     /** One client queues and one is served; the one served comes back as the next to queue. */
     @Benchmark
-    public Waiter takeAndReturn() {
-        Waiter client = arriving;
+    public WaitQueueTest.W takeAndReturn() {
+        WaitQueueTest.W client = arriving;
         exec.execute(() -> queue.addLast(client));
         exec.execute(() -> served = queue.pollFor(client.loop));
         arriving = served;

@@ -3,8 +3,6 @@ package pgsvc.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -281,54 +279,23 @@ class StatsTest {
 
     @Test
     void logStatsWritesPgBouncersLineToTheLogfile() throws Exception {
-        Path dir = Files.createTempDirectory("pgsvc-stats");
-        Files.writeString(dir.resolve("userlist.txt"), PoolerFixture.USERLIST);
-        int port = PoolerFixture.freePort();
-        Path logfile = dir.resolve("pgsvc.log");
-        Path ini = dir.resolve("pooler.ini");
-        Files.writeString(ini, "[databases]\npgsvc = host=127.0.0.1 port=" + PgCluster.shared().primary().port()
-                + " dbname=pgsvc\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = " + port
-                + "\nunix_socket_dir =\nauth_type = md5\nauth_file = " + dir.resolve("userlist.txt")
-                + "\npool_mode = transaction\nignore_startup_parameters = extra_float_digits\n"
-                + "stats_period = 1\nlogfile = " + logfile + "\n");
-        Process p = new ProcessBuilder(JarTest.command(ini.toString())).redirectErrorStream(true)
-                .redirectOutput(dir.resolve("out.log").toFile()).start();
-        try {
-            Await.until(Duration.ofSeconds(60), "pgsvc is up", () -> !p.isAlive() || read(logfile).contains(
-                    "process up"));
-            assertTrue(p.isAlive(), () -> read(dir.resolve("out.log")));
-            try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port
-                    + "/pgsvc?prepareThreshold=0", USER, PASSWORD); Statement st = c.createStatement()) {
-                Await.until(DEADLINE, "a stats line counts the traffic", () -> {
-                    st.execute("SELECT 1");
-                    Matcher m = STATS_LINE.matcher(read(logfile));
-                    while (m.find()) {
-                        if (Long.parseLong(m.group(1)) > 0 && Long.parseLong(m.group(2)) > 0
-                                && Long.parseLong(m.group(3)) > 0 && Long.parseLong(m.group(4)) > 0) {
-                            return true;
-                        }
+        try (PgsvcProcess p = PgsvcProcess.start("stats_period = 1\n");
+             Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + p.port()
+                     + "/pgsvc?prepareThreshold=0", USER, PASSWORD); Statement st = c.createStatement()) {
+            Await.until(DEADLINE, "a stats line counts the traffic", () -> {
+                st.execute("SELECT 1");
+                Matcher m = STATS_LINE.matcher(p.log());
+                while (m.find()) {
+                    if (Long.parseLong(m.group(1)) > 0 && Long.parseLong(m.group(2)) > 0
+                            && Long.parseLong(m.group(3)) > 0 && Long.parseLong(m.group(4)) > 0) {
+                        return true;
                     }
-                    return false;
-                });
-            }
-        } finally {
-            p.destroy();
-            if (!p.waitFor(30, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-            }
-            try (var files = Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            }
+                }
+                return false;
+            });
         }
     }
 
-    private static String read(Path file) {
-        try {
-            return Files.exists(file) ? Files.readString(file) : "";
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    }
 
     // ---- helpers ------------------------------------------------------------------------------------------------
 
