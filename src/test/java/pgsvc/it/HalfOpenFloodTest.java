@@ -46,6 +46,9 @@ class HalfOpenFloodTest {
                     s.connect(new InetSocketAddress("127.0.0.1", p.port()), 10_000);
                     flood.add(s);
                 }
+                // Connected as far as the kernel goes; the slots are taken once pgsvc has accepted them all.
+                Await.until(Duration.ofSeconds(20), "pgsvc holds the silent connections",
+                        () -> p.pgsvc().pooler().clientCount() == MAX);
                 SQLException full = assertThrows(SQLException.class, () -> p.connect("pgsvc_md5", "md5pass").close());
                 assertTrue(full.getMessage().contains("no more connections allowed (max_client_conn)"),
                         full.getMessage());
