@@ -1,9 +1,6 @@
 package pgsvc.pooler.config;
 
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -22,14 +19,6 @@ public record PgsvcSettings(String metricsAddr, int metricsPort) {
             Setting.unlisted("metrics_addr", Setting.Type.STRING, "127.0.0.1", List.of());
     private static final Setting METRICS_PORT = Setting.unlisted("metrics_port", Setting.Type.INT, "0", List.of());
 
-    private static final Map<String, Setting> KEYS = new LinkedHashMap<>();
-
-    static {
-        for (Setting s : List.of(METRICS_ADDR, METRICS_PORT)) {
-            KEYS.put(s.name(), s);
-        }
-    }
-
     /** The settings of a file without a {@code [pgsvc]} section: no metrics endpoint. */
     public static final PgsvcSettings DEFAULTS = new Parser().build();
 
@@ -47,30 +36,12 @@ public record PgsvcSettings(String metricsAddr, int metricsPort) {
 
     /** Collects {@code [pgsvc]} lines one at a time, so that each problem can be reported at its line. */
     static final class Parser {
-        private final Map<Setting, String> values = new HashMap<>();
+        private final SectionValues values = new SectionValues(List.of(METRICS_ADDR, METRICS_PORT),
+                Parser::rangeProblem);
 
-        /**
-         * Takes one {@code key = value} line.
-         *
-         * @throws IllegalArgumentException {@code unknown parameter: <key>}, or the value's problem in the words of
-         *         {@link Setting#validate}
-         */
+        /** Takes one {@code key = value} line; see {@link SectionValues#set}. */
         void set(String key, String value) {
-            Setting s = KEYS.get(key);
-            if (s == null) {
-                throw new IllegalArgumentException("unknown parameter: " + key);
-            }
-            String problem = s.validate(value);
-            if (problem == null) {
-                String reason = rangeProblem(s, value);
-                if (reason != null) {
-                    problem = "invalid value \"" + value + "\" for parameter " + key + ": " + reason;
-                }
-            }
-            if (problem != null) {
-                throw new IllegalArgumentException(problem);
-            }
-            values.put(s, value);
+            values.set(key, value);
         }
 
         private static String rangeProblem(Setting s, String value) {
@@ -86,9 +57,7 @@ public record PgsvcSettings(String metricsAddr, int metricsPort) {
         }
 
         PgsvcSettings build() {
-            return new PgsvcSettings(values.getOrDefault(METRICS_ADDR, METRICS_ADDR.defaultValue()).trim(),
-                    Math.toIntExact(Setting.parseCInteger(values.getOrDefault(METRICS_PORT,
-                            METRICS_PORT.defaultValue()))));
+            return new PgsvcSettings(values.get(METRICS_ADDR).trim(), values.count(METRICS_PORT));
         }
     }
 }

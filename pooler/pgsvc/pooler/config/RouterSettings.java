@@ -1,9 +1,6 @@
 package pgsvc.pooler.config;
 
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -43,15 +40,6 @@ public record RouterSettings(CheckMethod check, String checkUser, String checkDb
     private static final Setting FALL = integer("fall", "3");
     private static final Setting PATRONI_PORT = integer("patroni_port", "8008");
 
-    private static final Map<String, Setting> KEYS = new LinkedHashMap<>();
-
-    static {
-        for (Setting s : List.of(CHECK, CHECK_USER, CHECK_DBNAME, CHECK_INTERVAL, CHECK_FAST_INTERVAL,
-                CHECK_DOWN_INTERVAL, CHECK_TIMEOUT, RISE, FALL, PATRONI_PORT)) {
-            KEYS.put(s.name(), s);
-        }
-    }
-
     /** The settings of a file without a {@code [router]} section. */
     public static final RouterSettings DEFAULTS = new Parser().build();
 
@@ -80,30 +68,13 @@ public record RouterSettings(CheckMethod check, String checkUser, String checkDb
 
     /** Collects {@code [router]} lines one at a time, so that each problem can be reported at its line. */
     static final class Parser {
-        private final Map<Setting, String> values = new HashMap<>();
+        private final SectionValues values = new SectionValues(List.of(CHECK, CHECK_USER, CHECK_DBNAME,
+                CHECK_INTERVAL, CHECK_FAST_INTERVAL, CHECK_DOWN_INTERVAL, CHECK_TIMEOUT, RISE, FALL, PATRONI_PORT),
+                Parser::rangeProblem);
 
-        /**
-         * Takes one {@code key = value} line.
-         *
-         * @throws IllegalArgumentException {@code unknown parameter: <key>}, or the value's problem in the words of
-         *         {@link Setting#validate}
-         */
+        /** Takes one {@code key = value} line; see {@link SectionValues#set}. */
         void set(String key, String value) {
-            Setting s = KEYS.get(key);
-            if (s == null) {
-                throw new IllegalArgumentException("unknown parameter: " + key);
-            }
-            String problem = s.validate(value);
-            if (problem == null) {
-                String reason = rangeProblem(s, value);
-                if (reason != null) {
-                    problem = "invalid value \"" + value + "\" for parameter " + key + ": " + reason;
-                }
-            }
-            if (problem != null) {
-                throw new IllegalArgumentException(problem);
-            }
-            values.put(s, value);
+            values.set(key, value);
         }
 
         /** Limits beyond the type's syntax; {@code value} is already valid for the type. */
@@ -125,22 +96,12 @@ public record RouterSettings(CheckMethod check, String checkUser, String checkDb
         }
 
         RouterSettings build() {
-            String user = get(CHECK_USER);
-            return new RouterSettings(CheckMethod.fromConfig(get(CHECK)), user == null || user.isEmpty() ? null : user,
-                    get(CHECK_DBNAME), micros(CHECK_INTERVAL), micros(CHECK_FAST_INTERVAL), micros(CHECK_DOWN_INTERVAL),
-                    micros(CHECK_TIMEOUT), count(RISE), count(FALL), count(PATRONI_PORT));
-        }
-
-        private String get(Setting s) {
-            return values.getOrDefault(s, s.defaultValue());
-        }
-
-        private long micros(Setting s) {
-            return Setting.parseMicros(get(s));
-        }
-
-        private int count(Setting s) {
-            return Math.toIntExact(Setting.parseCInteger(get(s)));
+            String user = values.get(CHECK_USER);
+            return new RouterSettings(CheckMethod.fromConfig(values.get(CHECK)),
+                    user == null || user.isEmpty() ? null : user, values.get(CHECK_DBNAME),
+                    values.micros(CHECK_INTERVAL), values.micros(CHECK_FAST_INTERVAL),
+                    values.micros(CHECK_DOWN_INTERVAL), values.micros(CHECK_TIMEOUT), values.count(RISE),
+                    values.count(FALL), values.count(PATRONI_PORT));
         }
     }
 }
