@@ -301,14 +301,16 @@ await_pooler() {
 }
 
 # start_pgsvc: java $PGSVC_JAVA_OPTS -jar pgsvc-pooler.jar (PGSVC_PID, PGSVC_PORT), its output in
-# $WORK/pgsvc/pgsvc.log.
+# $WORK/pgsvc/pgsvc.log. PGSVC_SECTIONS, when set, is appended to its file: pgsvc's own sections ([hosts],
+# [services], [router]), which PgBouncer would refuse.
 start_pgsvc() {
     local dir=$WORK/pgsvc
     mkdir -p "$dir"
     userlist > "$dir/userlist.txt"
     for _ in 1 2 3 4 5; do
         PORT=$(free_port)
-        pooler_ini "$PORT" "$dir/userlist.txt" "" > "$dir/pooler.ini"
+        { pooler_ini "$PORT" "$dir/userlist.txt" ""; [ -z "${PGSVC_SECTIONS:-}" ] || printf '%s\n' "$PGSVC_SECTIONS"; } \
+            > "$dir/pooler.ini"
         # shellcheck disable=SC2086 # PGSVC_JAVA_OPTS is a list of options
         (cd "$dir" && exec java $PGSVC_JAVA_OPTS -jar "$WORK/pgsvc-pooler.jar" "$dir/pooler.ini") \
             >> "$dir/pgsvc.log" 2>&1 < /dev/null &

@@ -33,16 +33,9 @@ sandbox_init pooler
 start_cluster "$SCALE"
 
 # pgsvc with the router's sections after the usual [pgbouncer] one.
-dir=$WORK/pgsvc
-mkdir -p "$dir"
-userlist > "$dir/userlist.txt"
-PGSVC_PORT=$(free_port)
 POOLED_PORT=$(free_port)
 DIRECT_PORT=$(free_port)
-{
-    pooler_ini "$PGSVC_PORT" "$dir/userlist.txt" ""
-    cat <<INI
-
+PGSVC_SECTIONS="
 [hosts]
 m1 = host=127.0.0.1 port=$PRIMARY_PORT
 m2 = host=127.0.0.1 port=$REPLICA_PORT
@@ -53,15 +46,9 @@ replica_direct = port=$DIRECT_PORT role=replica dest=postgres
 
 [router]
 check_user = postgres
-check_interval = 1
-INI
-} > "$dir/pooler.ini"
-# shellcheck disable=SC2086 # PGSVC_JAVA_OPTS is a list of options
-(cd "$dir" && exec java $PGSVC_JAVA_OPTS -jar "$WORK/pgsvc-pooler.jar" "$dir/pooler.ini") >> "$dir/pgsvc.log" 2>&1 \
-    < /dev/null &
-RUNNER=$! PGSVC_PID=$!
-PORT=$POOLED_PORT
-await_pooler pgsvc "$dir/pgsvc.log" || die "pgsvc could not listen (ports taken?)"
+check_interval = 1"
+start_pgsvc
+wait_until 60 "the pooled replica service answers" psql_bench "$POOLED_PORT"
 wait_until 60 "the direct replica service answers" psql_bench "$DIRECT_PORT"
 log "pgsvc (pid $PGSVC_PID): replica pooled on $POOLED_PORT, replica direct on $DIRECT_PORT"
 

@@ -38,16 +38,9 @@ event() { echo "$((SECONDS - START)) s: $*" >> "$OUT/events.txt"; log "$*"; }
 sandbox_init pooler
 start_cluster "$SCALE"
 
-dir=$WORK/pgsvc
-mkdir -p "$dir"
-userlist > "$dir/userlist.txt"
-PGSVC_PORT=$(free_port)
 REPLICA_SERVICE=$(free_port)
-{
-    pooler_ini "$PGSVC_PORT" "$dir/userlist.txt" ""
-    cat <<INI
-query_wait_timeout = 120
-
+POOLER_EXTRA="query_wait_timeout = 120"
+PGSVC_SECTIONS="
 [hosts]
 m1 = host=127.0.0.1 port=$PRIMARY_PORT
 m2 = host=127.0.0.1 port=$REPLICA_PORT
@@ -59,15 +52,8 @@ replica = port=$REPLICA_SERVICE role=replica backup=primary dest=pooler
 check_user = postgres
 check_interval = 1
 check_fast_interval = 0.5
-check_down_interval = 1
-INI
-} > "$dir/pooler.ini"
-# shellcheck disable=SC2086 # PGSVC_JAVA_OPTS is a list of options
-(cd "$dir" && exec java $PGSVC_JAVA_OPTS -jar "$WORK/pgsvc-pooler.jar" "$dir/pooler.ini") >> "$dir/pgsvc.log" 2>&1 \
-    < /dev/null &
-RUNNER=$! PGSVC_PID=$!
-PORT=$PGSVC_PORT
-await_pooler pgsvc "$dir/pgsvc.log" || die "pgsvc could not listen (port taken?)"
+check_down_interval = 1"
+start_pgsvc
 wait_until 60 "the replica service answers" psql_bench "$REPLICA_SERVICE"
 
 START=$SECONDS
