@@ -1,5 +1,8 @@
 package pgsvc.pooler.tls;
 
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+
 import javax.net.ssl.SSLException;
 
 import io.netty.buffer.ByteBuf;
@@ -7,6 +10,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.DecoderException;
+import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 
@@ -86,8 +90,13 @@ public final class ServerTlsNegotiator extends ChannelInboundHandlerAdapter {
                 fail(ctx, "received unencrypted data after SSL response");
             } else if (answer == 'S') {
                 state = State.HANDSHAKE;
-                SslHandler handler = tls.newServerHandler(ctx.alloc(), host, port);
-                ctx.pipeline().addBefore(ctx.name(), TLS_NAME, handler);
+                CompletableFuture<SslContext> context = tls.serverContext();
+                if (context.isDone()) {
+                    startHandshake(ctx, context);
+                } else {
+                    // Only just after start: PostgreSQL waits for our ClientHello meanwhile.
+                    context.whenComplete((c, e) -> ctx.executor().execute(() -> startHandshake(ctx, context)));
+                }
             } else if (tls.serverMode().required()) {
                 fail(ctx, "server refused SSL");
             } else {
@@ -96,6 +105,20 @@ public final class ServerTlsNegotiator extends ChannelInboundHandlerAdapter {
         } finally {
             in.release();
         }
+    }
+
+    private void startHandshake(ChannelHandlerContext ctx, CompletableFuture<SslContext> context) {
+        if (!ctx.channel().isActive() || ctx.isRemoved()) {
+            return;
+        }
+        SslContext built;
+        try {
+            built = context.join();
+        } catch (CompletionException e) {
+            fail(ctx, "TLS setup failed: " + reason(e.getCause()));
+            return;
+        }
+        ctx.pipeline().addBefore(ctx.name(), TLS_NAME, built.newHandler(ctx.alloc(), host, port));
     }
 
     @Override

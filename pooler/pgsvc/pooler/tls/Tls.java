@@ -11,6 +11,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLException;
@@ -48,12 +49,14 @@ public final class Tls {
     private final SslMode clientMode;
     private final SslContext clientContext;
     private final SslMode serverMode;
-    private final SslContext serverContext;
+    /** Null when disabled; may still be building (see {@link #load}). */
+    private final CompletableFuture<SslContext> serverContext;
     /** The server_tls_* values: a change of any of them makes RELOAD reconnect the servers, as in PgBouncer. */
     private final String serverSettings;
     private final List<String> warnings;
 
-    private Tls(SslMode clientMode, SslContext clientContext, SslMode serverMode, SslContext serverContext,
+    private Tls(SslMode clientMode, SslContext clientContext, SslMode serverMode,
+                CompletableFuture<SslContext> serverContext,
                 String serverSettings, List<String> warnings) {
         this.clientMode = clientMode;
         this.clientContext = clientContext;
@@ -71,6 +74,11 @@ public final class Tls {
     /**
      * Builds both contexts from the settings, checked as PgBouncer's sbuf_tls_setup checks them; files are read
      * only for a side whose sslmode is not {@code disable}.
+     *
+     * <p>The one case left to build on a thread of its own is the default server side (server_tls_sslmode
+     * {@code prefer}, or any mode with no file, cipher or protocol setting): nothing in it can be wrong, and the
+     * JDK's TLS machinery takes about half a second to start, which would otherwise come before pgsvc listens.
+     * The first connection to PostgreSQL that gets 'S' waits for it without blocking its event loop.
      *
      * @throws ConfigException naming the setting at fault
      */
@@ -96,14 +104,15 @@ public final class Tls {
         } else if (clientMode == SslMode.VERIFY_FULL && clientCa.isEmpty()) {
             throw new ConfigException(file, "client_tls_sslmode requires client_tls_ca_file");
         }
-        Set<String> supported = supportedSuites();
         SslContext client = null;
         if (clientMode != SslMode.DISABLE) {
-            client = clientContext(config, clientMode, clientKey, clientCert, clientCa, supported, warnings);
+            client = clientContext(config, clientMode, clientKey, clientCert, clientCa, warnings);
         }
-        SslContext server = null;
+        CompletableFuture<SslContext> server = null;
         if (serverMode != SslMode.DISABLE) {
-            server = serverContext(config, serverMode, supported, warnings);
+            SslContextBuilder b = serverSide(config, serverMode, warnings);
+            server = serverDefaults(config) ? buildAside(file, b)
+                    : CompletableFuture.completedFuture(build(file, "server_tls", b));
         }
         StringBuilder serverSettings = new StringBuilder();
         for (String key : List.of("server_tls_sslmode", "server_tls_ca_file", "server_tls_key_file",
@@ -115,7 +124,7 @@ public final class Tls {
 
     /** The context pgsvc accepts clients with: its certificate, and the client certificates it asks for. */
     private static SslContext clientContext(Config config, SslMode mode, String keyFile, String certFile,
-            String caFile, Set<String> supported, List<String> warnings) throws ConfigException {
+            String caFile, List<String> warnings) throws ConfigException {
         Path file = config.file();
         List<X509Certificate> chain = certificates(file, "client_tls_cert_file", certFile);
         PrivateKey key = privateKey(file, "client_tls_key_file", keyFile, chain.get(0));
@@ -127,7 +136,7 @@ public final class Tls {
         }
         b.clientAuth(mode.verifies() ? ClientAuth.REQUIRE : caFile.isEmpty() ? ClientAuth.NONE : ClientAuth.OPTIONAL);
         b.protocols(protocols(file, "client_tls_protocols", config.get("client_tls_protocols")));
-        List<String> suites = suites(file, "client_tls", config, supported, warnings);
+        List<String> suites = suites(file, "client_tls", config, warnings);
         String curve = value(config, "client_tls_ecdhcurve").toLowerCase(Locale.ROOT);
         String dh = value(config, "client_tls_dheparams").toLowerCase(Locale.ROOT);
         if (!List.of("", "auto", "none", "legacy").contains(dh)) {
@@ -160,9 +169,9 @@ public final class Tls {
         return build(file, "client_tls", b);
     }
 
-    /** The context pgsvc connects to PostgreSQL with: the server's certificate checked as the mode says. */
-    private static SslContext serverContext(Config config, SslMode mode, Set<String> supported,
-            List<String> warnings) throws ConfigException {
+    /** The context pgsvc connects to PostgreSQL with, checked, not yet built: the server's certificate as the mode says. */
+    private static SslContextBuilder serverSide(Config config, SslMode mode, List<String> warnings)
+            throws ConfigException {
         Path file = config.file();
         SslContextBuilder b = SslContextBuilder.forClient().sslProvider(SslProvider.JDK);
         String ca = value(config, "server_tls_ca_file");
@@ -185,20 +194,50 @@ public final class Tls {
             b.keyManager(privateKey(file, "server_tls_key_file", keyFile, chain.get(0)), chain);
         }
         b.protocols(protocols(file, "server_tls_protocols", config.get("server_tls_protocols")));
-        List<String> suites = suites(file, "server_tls", config, supported, warnings);
+        List<String> suites = suites(file, "server_tls", config, warnings);
         if (!suites.isEmpty()) {
             b.ciphers(suites, IdentityCipherSuiteFilter.INSTANCE);
         }
-        return build(file, "server_tls", b);
+        return b;
+    }
+
+    /** Whether the server side is only its sslmode: no file, cipher or protocol of the user's to check at start. */
+    private static boolean serverDefaults(Config config) {
+        for (String key : List.of("server_tls_ca_file", "server_tls_key_file", "server_tls_cert_file",
+                "server_tls_ciphers", "server_tls13_ciphers", "server_tls_protocols")) {
+            if (config.isSet(key) && !value(config, key).isEmpty()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Builds on a daemon thread of its own; a failure (only a broken JDK) fails the connections that need it. */
+    private static CompletableFuture<SslContext> buildAside(Path file, SslContextBuilder b) {
+        CompletableFuture<SslContext> out = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                out.complete(build(file, "server_tls", b));
+            } catch (ConfigException | RuntimeException e) {
+                out.completeExceptionally(e);
+            }
+        }, "pgsvc-tls-setup");
+        t.setDaemon(true);
+        t.start();
+        return out;
     }
 
     /** {@code <side>_ciphers} and {@code <side>13_ciphers} together; empty means the JDK's defaults. */
-    private static List<String> suites(Path file, String side, Config config, Set<String> supported,
-            List<String> warnings) throws ConfigException {
+    private static List<String> suites(Path file, String side, Config config, List<String> warnings)
+            throws ConfigException {
         String tls12Key = side + "_ciphers";
         String tls13Key = side.replace("_tls", "_tls13") + "_ciphers";
         String tls12Value = value(config, tls12Key);
         String tls13Value = value(config, tls13Key);
+        if (TlsNames.isDefault(tls12Value) && TlsNames.isDefault(tls13Value)) {
+            return List.of();
+        }
+        Set<String> supported = supportedSuites();
         List<String> tls12 = TlsNames.ciphers(tls12Key, tls12Value, supported, warnings);
         List<String> tls13 = TlsNames.ciphers(tls13Key, tls13Value, supported, warnings);
         if (!TlsNames.isDefault(tls12Value) && tls12.isEmpty() && hasSuiteName(tls12Value)) {
@@ -322,9 +361,12 @@ public final class Tls {
         return serverContext != null && host != null && !host.isEmpty() && !host.startsWith("/");
     }
 
-    /** A handler for the TLS handshake with PostgreSQL at {@code host} (checked against it for verify-full). */
-    public SslHandler newServerHandler(ByteBufAllocator alloc, String host, int port) {
-        return serverContext.newHandler(alloc, host, port);
+    /**
+     * The context for handshakes with PostgreSQL (a handler for a host is checked against it for verify-full);
+     * only when {@link #connectsWithTls}. It may still be building just after start.
+     */
+    public CompletableFuture<SslContext> serverContext() {
+        return serverContext;
     }
 
     /** Whether {@code other} connects to PostgreSQL differently, so that servers opened with this one must go. */

@@ -14,7 +14,9 @@ import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
+import io.netty.handler.ssl.SslContext;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -140,6 +142,19 @@ class TlsSettingsTest {
         assertFalse(tls.connectsWithTls("/var/run/postgresql"));
         assertFalse(tls.connectsWithTls(null));
         assertTrue(tls.warnings().isEmpty(), tls.warnings().toString());
+        // Built aside, off the path to listening: ready for the first server that answers 'S'.
+        SslContext context = tls.serverContext().get(30, TimeUnit.SECONDS);
+        assertTrue(context.isClient());
+    }
+
+    @Test
+    void serverFilesOfTheUsersAreStillCheckedAtStart() throws Exception {
+        // Only the all-defaults server side is built aside; a file the user names fails the start as before.
+        String missing = dir.resolve("missing-ca.crt").toString();
+        assertEquals("invalid server_tls_ca_file: " + missing + ": no such file",
+                problem("server_tls_sslmode = verify-ca", "server_tls_ca_file = " + missing));
+        assertEquals("invalid server_tls_cert_file: " + missing + ": no such file",
+                problem("server_tls_key_file = " + server.key(), "server_tls_cert_file = " + missing));
     }
 
     @Test
