@@ -21,21 +21,36 @@ final class SerialExecutor implements Executor {
 
     @Override
     public void execute(Runnable task) {
-        tasks.offer(task);
-        if (wip.getAndIncrement() != 0) {
-            return;
+        int missed;
+        if (wip.compareAndSet(0, 1)) {
+            // Nobody draining and nothing queued: run it here, without a trip through the queue.
+            run(task);
+            missed = wip.decrementAndGet();
+            if (missed == 0) {
+                return;
+            }
+        } else {
+            tasks.offer(task);
+            if (wip.getAndIncrement() != 0) {
+                return;
+            }
+            missed = 1;
         }
-        int missed = 1;
+        // What others left for us while we ran: every increment of wip follows its task's offer.
         do {
             Runnable next;
             while ((next = tasks.poll()) != null) {
-                try {
-                    next.run();
-                } catch (Throwable t) {
-                    log.error("pool task failed", t);
-                }
+                run(next);
             }
             missed = wip.addAndGet(-missed);
         } while (missed != 0);
+    }
+
+    private static void run(Runnable task) {
+        try {
+            task.run();
+        } catch (Throwable t) {
+            log.error("pool task failed", t);
+        }
     }
 }

@@ -3,6 +3,8 @@ package pgsvc.router;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import io.netty.util.ResourceLeakDetector;
+
 import pgsvc.pooler.config.Config;
 import pgsvc.pooler.config.ConfigException;
 
@@ -12,6 +14,12 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        // Netty samples one buffer in 128 for its leak detector by default, taking a stack trace each time: about
+        // 1% of the CPU under load. The tests run it at paranoid level; a user can still ask with the property.
+        if (System.getProperty("io.netty.leakDetection.level") == null
+                && System.getProperty("io.netty.leakDetectionLevel") == null) {
+            ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.DISABLED);
+        }
         boolean quiet = false;
         boolean daemon = false;
         int verbose = 0;
