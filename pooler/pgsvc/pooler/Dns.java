@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.StringJoiner;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -69,7 +70,7 @@ public final class Dns {
     /** Shared by all poolers of the process: lookups are few (once per name per ttl) and may block for seconds. */
     private static final Executor LOOKUP_THREADS = lookupThreads();
 
-    private final Lookup lookup;
+    private volatile Lookup lookup;
     private final Executor executor;
     private final LongSupplier nanoClock;
     private final LongSupplier maxTtlMicros;
@@ -90,6 +91,14 @@ public final class Dns {
         this.nanoClock = nanoClock;
         this.maxTtlMicros = maxTtlMicros;
         this.nxdomainTtlMicros = nxdomainTtlMicros;
+    }
+
+    /**
+     * Puts another lookup in place for the lookups that start from now on; cached answers stay until they expire.
+     * The seam through which an integration test gives a running pooler a resolver it controls.
+     */
+    public void useLookup(Lookup next) {
+        this.lookup = Objects.requireNonNull(next, "lookup");
     }
 
     /** The JDK's resolver on the shared lookup threads. */

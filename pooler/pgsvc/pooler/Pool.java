@@ -142,9 +142,13 @@ final class Pool {
                 handOff(client, server);
                 return;
             }
-            if (loginFailing() && servers == 0) {
+            if (!paused && loginError != null && servers == connecting) {
+                // PgBouncer's check_fast_fail: until a login succeeds again, a client that would wait for a pool with
+                // no server up is told why at once, rather than queueing behind attempts that keep failing; it starts
+                // the next attempt (one per server_login_retry), as no waiter is left to make the janitor do it.
                 client.fail(ErrorFields.fatal("08P01", "server login has been failing, cached error: "
                         + loginError.message() + " (server_login_retry)"));
+                launch(client.loop(), 1, settings.poolSize());
                 return;
             }
             waiters.addLast(client);

@@ -1,5 +1,6 @@
 package pgsvc.pooler;
 
+import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.AbstractMap;
 import java.util.Collections;
@@ -103,7 +104,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 server.phase = Phase.CLOSED;
                 log.warn("S-{}: {} connect to {}:{} failed: {}", server.id, pool.key, s.host(), s.port(),
                         f.cause().getMessage());
-                pool.serverConnectFailed(server, "could not connect to server: " + f.cause().getMessage());
+                // A name that does not resolve is cached as PgBouncer words it (the log line above has the detail).
+                pool.serverConnectFailed(server, f.cause() instanceof UnknownHostException
+                        ? "server DNS lookup failed" : "could not connect to server: " + f.cause().getMessage());
             }
         });
         // The login must finish within server_connect_timeout too, not just the TCP (and TLS) handshake.
