@@ -30,6 +30,7 @@ import io.netty.channel.ChannelPromise;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.channel.unix.DomainSocketChannel;
 import io.netty.util.NetUtil;
@@ -499,9 +500,8 @@ public final class Pooler {
             b.channel(transport.domainSocketChannel());
             address = new DomainSocketAddress(dir + "/.s.PGSQL." + port);
         } else {
-            b.channel(transport.socketChannel())
-                    .option(ChannelOption.TCP_NODELAY, true)
-                    .option(ChannelOption.SO_KEEPALIVE, config.getBool("tcp_keepalive"));
+            b.channel(transport.socketChannel()).option(ChannelOption.TCP_NODELAY, true);
+            tune(b, config);
             InetAddress literal = NetUtil.createInetAddressFromIpAddressString(host);
             if (literal == null) {
                 return connectByName(b, loop, host, port, timeoutMillis);
@@ -509,6 +509,35 @@ public final class Pooler {
             address = new InetSocketAddress(literal, port);
         }
         return b.connect(address);
+    }
+
+    /**
+     * tcp_keepalive, its tuning, tcp_user_timeout (ms) and tcp_socket_buffer on a TCP connection to PostgreSQL, as
+     * PgBouncer tunes its server sockets like its client ones: a server that vanished without a FIN or RST (its host
+     * lost power, a firewall dropped the flow) is noticed by the kernel's probes instead of sitting in the pool.
+     * 0 keeps the kernel's default; the keepalive tuning needs the epoll transport.
+     */
+    private void tune(Bootstrap b, Config c) {
+        b.option(ChannelOption.SO_KEEPALIVE, c.getBool("tcp_keepalive"));
+        if (c.getInt("tcp_socket_buffer") > 0) {
+            b.option(ChannelOption.SO_SNDBUF, c.getInt("tcp_socket_buffer"))
+                    .option(ChannelOption.SO_RCVBUF, c.getInt("tcp_socket_buffer"));
+        }
+        if (!transport.isEpoll()) {
+            return;
+        }
+        if (c.getInt("tcp_keepidle") > 0) {
+            b.option(EpollChannelOption.TCP_KEEPIDLE, c.getInt("tcp_keepidle"));
+        }
+        if (c.getInt("tcp_keepintvl") > 0) {
+            b.option(EpollChannelOption.TCP_KEEPINTVL, c.getInt("tcp_keepintvl"));
+        }
+        if (c.getInt("tcp_keepcnt") > 0) {
+            b.option(EpollChannelOption.TCP_KEEPCNT, c.getInt("tcp_keepcnt"));
+        }
+        if (c.getInt("tcp_user_timeout") > 0) {
+            b.option(EpollChannelOption.TCP_USER_TIMEOUT, c.getInt("tcp_user_timeout"));
+        }
     }
 
     /**
