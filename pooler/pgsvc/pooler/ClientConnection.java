@@ -652,7 +652,24 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
                 return true;
             }
         }
-        pool = pooler.pool(dbEntry, database, user, endpoint);
+        if (route == null && pool != null) {
+            // Its pool was retired by a RELOAD that moved the database: the next pool is the entry's as it is now,
+            // or the client (and every later one) would keep going where the database was.
+            DatabaseEntry current = pooler.config().database(database);
+            if (current != null) {
+                dbEntry = current;
+            }
+        }
+        Pool next = pooler.pool(dbEntry, database, user, endpoint);
+        if (next != pool) {
+            // SHOW POOLS counts a logged-in client in the pool it chose last, from login on (PgBouncer attaches it
+            // at login); a move is rare (first choice, a failover, a RELOAD), never per transaction.
+            if (pool != null) {
+                pool.clientLeft(this, state == State.WAITING || state == State.WAIT_WELCOME);
+            }
+            next.clientJoined();
+            pool = next;
+        }
         mode = pool.settings.mode();
         return true;
     }
@@ -1001,6 +1018,11 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
                 }
             } else if (type == 'S') {
                 trackParameter(from, batch.slice(i, length));
+            } else if (type == 'E' && releasable) {
+                // An error after the ReadyForQuery that ended the transaction answers nothing: the backend is going
+                // away (a shutdown's 57P01). As PgBouncer (the server is no longer ready), the client keeps this
+                // server and hears of its end, instead of reading the error at its next query on another server.
+                releasable = false;
             }
             if (tracking && !statements.serverMessage(batch, i, length, type, out)) {
                 out.finish(i);
@@ -1214,10 +1236,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
                 .addListener(ChannelFutureListener.CLOSE);
     }
 
-    /** Leaves the wait queue or gives back the linked server, whichever the client had when it closed. */
+    /**
+     * Leaves its pool's count of clients and the wait queue, or gives back the linked server, whichever the client
+     * had when it closed; only once ({@code was} is CLOSED the second time).
+     */
     private void leavePool(State was) {
-        if (was == State.WAITING || was == State.WAIT_WELCOME) {
-            pool.cancelWait(this);
+        if (pool != null && was != State.CLOSED) {
+            pool.clientLeft(this, was == State.WAITING || was == State.WAIT_WELCOME);
         }
         ServerConnection s = server;
         if (s != null) {

@@ -606,7 +606,7 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
         ctx.writeAndFlush(out);
     }
 
-    /** SHOW POOLS with PgBouncer 1.24+'s 17 columns; cl_active counts the clients linked to a server. */
+    /** SHOW POOLS with PgBouncer 1.24+'s 17 columns; cl_active counts the logged-in clients that are not waiting. */
     static ConsoleTable pools(java.util.List<Object[]> rows) {
         ConsoleTable t = ConsoleTable.typed("database", TEXT, "user", TEXT, "cl_active", INT4, "cl_waiting", INT4,
                 "cl_active_cancel_req", INT4, "cl_waiting_cancel_req", INT4, "sv_active", INT4,

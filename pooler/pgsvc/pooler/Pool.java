@@ -5,6 +5,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import io.netty.channel.EventLoop;
 import org.slf4j.Logger;
@@ -28,6 +29,13 @@ final class Pool {
 
     private final SerialExecutor exec = new SerialExecutor();
     private final WaitQueue<ClientConnection> waiters;
+    /**
+     * Logged-in clients attached to this pool, waiting or not (PgBouncer's active plus waiting client lists): SHOW
+     * POOLS's cl_active is this less the waiters. Changed at login, close and a routed client's move to another pool,
+     * never per transaction; shared with the retired pool this one replaced, whose idle clients move here at their
+     * next transaction.
+     */
+    private final AtomicInteger clients;
     /** When each idle server went idle (nanoTime), for server_idle_timeout and eviction. */
     private final java.util.IdentityHashMap<ServerConnection, Long> idleSince = new java.util.IdentityHashMap<>();
     /** When the server takeIdle last returned went idle (executor-confined). */
@@ -50,10 +58,11 @@ final class Pool {
     private volatile List<Map.Entry<String, String>> welcome;
 
     @SuppressWarnings("unchecked")
-    Pool(Pooler pooler, PoolKey key, PoolSettings settings) {
+    Pool(Pooler pooler, PoolKey key, PoolSettings settings, Pool replaced) {
         this.pooler = pooler;
         this.key = key;
         this.settings = settings;
+        this.clients = replaced != null ? replaced.clients : new AtomicInteger();
         this.stats = pooler.stats().of(key.database(), key.user());
         this.waiters = new WaitQueue<>(pooler.loopCount());
         this.idle = new ArrayDeque[pooler.loopCount()];
@@ -250,9 +259,23 @@ final class Pool {
         });
     }
 
-    void cancelWait(ClientConnection client) {
+    /** A client logged in to this pool, or a routed client moved here; it counts in cl_active until it waits. */
+    void clientJoined() {
+        clients.incrementAndGet();
+    }
+
+    /**
+     * A client closed or moved to another pool. A waiting one leaves the queue in the same step as the count, so
+     * that SHOW POOLS never sees it gone from one and not the other.
+     */
+    void clientLeft(ClientConnection client, boolean waiting) {
+        if (!waiting) {
+            clients.decrementAndGet();
+            return;
+        }
         exec.execute(() -> {
             waiters.remove(client);
+            clients.decrementAndGet();
         });
     }
 
@@ -361,8 +384,10 @@ final class Pool {
             }
             long waitedMicros = TimeUnit.NANOSECONDS.toMicros(waitedNanos);
             PoolSettings s = settings;
+            // PgBouncer's cl_active: every logged-in client of the pool that is not waiting, idle ones included.
+            int clientsActive = Math.max(0, clients.get() - waiters.size());
             row.accept(new Object[] {key.database() + (key.endpoint() == null ? "" : "@" + key.endpoint()),
-                key.user(), active, waiters.size(), 0, 0, active, 0, 0, idleCount, 0, 0, connecting,
+                key.user(), clientsActive, waiters.size(), 0, 0, active, 0, 0, idleCount, 0, 0, connecting,
                 waitedMicros / 1_000_000, waitedMicros % 1_000_000, s.mode().configName(),
                 s.hosts().size() > 1 ? (s.stickyHost() ? "disable" : "round-robin") : null});
         });
@@ -415,8 +440,9 @@ final class Pool {
     void maintain(EventLoop loop, boolean forcedUser, long autodbIdleMicros) {
         exec.execute(() -> {
             long now = System.nanoTime();
-            if (autodbIdleMicros > 0 && servers == 0 && active == 0 && waiters.isEmpty()) {
-                // A pool of a database the `*` entry made up goes away once unused, as PgBouncer frees autodbs.
+            if (autodbIdleMicros > 0 && servers == 0 && active == 0 && waiters.isEmpty() && clients.get() == 0) {
+                // A pool of a database the `*` entry made up goes away once unused (no client logged in, no
+                // server), as PgBouncer frees autodbs.
                 if (emptySince == 0) {
                     emptySince = now;
                 } else if (now - emptySince > TimeUnit.MICROSECONDS.toNanos(autodbIdleMicros)) {

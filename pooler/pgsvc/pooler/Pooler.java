@@ -354,13 +354,15 @@ public final class Pooler {
         Pool pool = pools.get(key);
         if (pool == null || pool.isRetired()) {
             pool = pools.compute(key, (k, old) -> old != null && !old.isRetired() ? old
-                    : newPool(k, db, database, forced != null, endpoint));
+                    : newPool(k, db, database, forced != null, endpoint, old));
         }
         return pool;
     }
 
-    private Pool newPool(PoolKey key, DatabaseEntry db, String database, boolean forced, Endpoint endpoint) {
-        Pool pool = new Pool(this, key, settings(db, database, key.user(), forced, endpoint));
+    /** A pool of {@code key}; one that replaces a retired pool keeps counting that pool's logged-in clients. */
+    private Pool newPool(PoolKey key, DatabaseEntry db, String database, boolean forced, Endpoint endpoint,
+            Pool replaced) {
+        Pool pool = new Pool(this, key, settings(db, database, key.user(), forced, endpoint), replaced);
         if (isPaused(database)) {
             pool.pause(() -> { });
         }
@@ -733,10 +735,15 @@ public final class Pooler {
         }
     }
 
-    /** Every pool's SHOW POOLS row, handed to {@code done} once all pools have answered. */
+    /**
+     * Every pool's SHOW POOLS row, handed to {@code done} once all pools have answered; with PgBouncer's row for the
+     * console's own pool (database and user pgbouncer, statement mode), whose active clients are the consoles.
+     */
     void poolRows(java.util.function.Consumer<List<Object[]>> done) {
         List<Pool> all = new ArrayList<>(pools.values());
         List<Object[]> rows = java.util.Collections.synchronizedList(new ArrayList<>());
+        rows.add(new Object[] {DatabaseEntry.CONSOLE_DATABASE, "pgbouncer", consoleCount(), 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, "statement", null});
         AtomicInteger left = new AtomicInteger(all.size());
         if (all.isEmpty()) {
             done.accept(rows);

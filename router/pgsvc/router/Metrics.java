@@ -30,7 +30,8 @@ final class Metrics {
     }
 
     private static final List<Column> POOLS = List.of(
-            new Column("cl_active", "client_active_connections", 1, "Clients linked to a server"),
+            new Column("cl_active", "client_active_connections", 1,
+                    "Clients logged in and not waiting: linked to a server or idle"),
             new Column("cl_active_cancel_req", "client_active_cancel_connections", 1,
                     "Clients whose cancel request was sent and awaits the server"),
             new Column("cl_waiting", "client_waiting_connections", 1, "Clients waiting for a server"),

@@ -4,9 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -22,11 +25,12 @@ import pgsvc.testing.ProcResult;
 import pgsvc.testing.Tools;
 
 /**
- * The admin console as operators and exporters use it: SHOW POOLS/DATABASES/CONFIG/STATE with PgBouncer's columns,
- * waiting clients served in arrival order, and who may do what.
+ * The admin console as operators and exporters use it: SHOW POOLS/DATABASES/CONFIG/STATE with PgBouncer's columns
+ * and client counts, waiting clients served in arrival order, and who may do what.
  */
 @ExtendWith(PgClusterExtension.class)
 class ConsoleTest {
+    private static final Duration DEADLINE = Duration.ofSeconds(20);
     private static PoolerFixture pgsvc;
 
     @BeforeAll
@@ -109,6 +113,102 @@ class ConsoleTest {
             rs.next();
             assertEquals("w1,w2,w3", rs.getString(1));
         }
+    }
+
+    /**
+     * cl_active as PgBouncer counts it, and pgbouncer_exporter graphs it: every logged-in client of the pool that does
+     * not wait for a server, from its login on, idle or in a transaction; a client whose query waits for the busy pool
+     * is in cl_waiting instead, and a client that leaves is in neither.
+     */
+    @Test
+    void everyLoggedInClientIsActiveUnlessItWaitsForAServer() throws Exception {
+        int n = 4;
+        List<WireClient> clients = new ArrayList<>();
+        try (Connection console = ConsoleQueries.console(pgsvc)) {
+            try {
+                for (int i = 0; i < n; i++) {
+                    clients.add(WireClient.connect(pgsvc.port(), "pgsvc_scram", "scrampass"));
+                }
+                assertClients(console, n, 0, "logged in, no query yet");
+                for (WireClient c : clients) {
+                    assertEquals(List.of("1"), c.query("SELECT 1").orThrow().values());
+                }
+                assertClients(console, n, 0, "each has run a query");
+
+                // default_pool_size=1: the first client's open transaction holds the pool's one server.
+                WireClient holder = clients.get(0);
+                holder.query("BEGIN").orThrow();
+                holder.query("SELECT 1").orThrow();
+                assertClients(console, n, 0, "one holds a transaction, the others are idle");
+                assertEquals(1, scramPool(console).get("sv_active"));
+
+                clients.get(1).sendQuery("SELECT 2");
+                clients.get(2).sendQuery("SELECT 3");
+                Await.until(DEADLINE, "two queries wait for the busy server",
+                        () -> scramPool(console).get("cl_waiting") == 2);
+                assertClients(console, n - 2, 2, "two wait");
+
+                holder.query("COMMIT").orThrow();
+                assertEquals(List.of("2"), clients.get(1).readResult(true).orThrow().values());
+                assertEquals(List.of("3"), clients.get(2).readResult(true).orThrow().values());
+                assertClients(console, n, 0, "the waiters were served");
+            } finally {
+                for (WireClient c : clients) {
+                    c.close();
+                }
+            }
+            Await.until(DEADLINE, "the clients that left are counted nowhere", () -> {
+                Map<String, Integer> pool = scramPool(console);
+                return pool.get("cl_active") == 0 && pool.get("cl_waiting") == 0;
+            });
+        }
+    }
+
+    /** PgBouncer lists the console's own pool, pgbouncer/pgbouncer in statement mode, whose clients are consoles. */
+    @Test
+    void theConsolesOwnPoolCountsTheConsoles() throws Exception {
+        try (Connection console = ConsoleQueries.console(pgsvc)) {
+            // psql consoles of other tests may still be closing.
+            Await.until(DEADLINE, "only this console is connected",
+                    () -> pool(console, "pgbouncer", "pgbouncer").get("cl_active") == 1);
+            try (Connection second = ConsoleQueries.console(pgsvc)) {
+                Map<String, Integer> both = pool(console, "pgbouncer", "pgbouncer");
+                assertEquals(2, both.get("cl_active"), both::toString);
+                assertEquals(0, both.get("cl_waiting") + both.get("sv_active") + both.get("sv_idle"), both::toString);
+            }
+            Await.until(DEADLINE, "the second console is gone",
+                    () -> pool(console, "pgbouncer", "pgbouncer").get("cl_active") == 1);
+        }
+        List<String> row = admin("SHOW POOLS").stdout().lines().filter(l -> l.startsWith("pgbouncer|pgbouncer|"))
+                .toList();
+        assertEquals(1, row.size(), row::toString);
+        assertTrue(row.get(0).endsWith("|statement|"), row::toString);
+    }
+
+    private static void assertClients(Connection console, int active, int waiting, String when) throws SQLException {
+        Map<String, Integer> pool = scramPool(console);
+        assertEquals(active, pool.get("cl_active"), () -> when + ": " + pool);
+        assertEquals(waiting, pool.get("cl_waiting"), () -> when + ": " + pool);
+    }
+
+    private static Map<String, Integer> scramPool(Connection console) throws SQLException {
+        return pool(console, "pgsvc", "pgsvc_scram");
+    }
+
+    /** The counts of one SHOW POOLS row; the pool must be listed. */
+    private static Map<String, Integer> pool(Connection console, String database, String user) throws SQLException {
+        try (Statement st = console.createStatement(); ResultSet rs = st.executeQuery("SHOW POOLS")) {
+            while (rs.next()) {
+                if (rs.getString("database").equals(database) && rs.getString("user").equals(user)) {
+                    Map<String, Integer> counts = new HashMap<>();
+                    for (String column : new String[] {"cl_active", "cl_waiting", "sv_active", "sv_idle"}) {
+                        counts.put(column, rs.getInt(column));
+                    }
+                    return counts;
+                }
+            }
+        }
+        throw new AssertionError("SHOW POOLS has no " + database + "/" + user);
     }
 
     @Test

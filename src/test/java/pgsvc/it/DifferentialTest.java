@@ -73,6 +73,7 @@ class DifferentialTest {
     private static final String MD5 = PgCluster.MD5_USER;
     private static final String SCRAM = PgCluster.SCRAM_USER;
     private static final Duration REFUSED_CLIENT_LEAVES = Duration.ofSeconds(10);
+    private static final Duration COUNTS_SETTLE = Duration.ofSeconds(20);
 
     @BeforeAll
     static void requirePgBouncer() {
@@ -355,6 +356,62 @@ class DifferentialTest {
             }
         }, "unknown database -> {S=FATAL, C=08P01, M=no such database: x}",
                 "protocol 2 startup -> {S=FATAL, C=08P01, M=old V2 protocol not supported}");
+    }
+
+    /**
+     * SHOW POOLS's client counts, as pgbouncer_exporter graphs them: a client is active from its login on, idle or in
+     * a transaction, until its query waits for a server; the console's own pool counts the consoles. Only the columns
+     * 1.18 shares with 1.25 are read.
+     */
+    @Test
+    void showPoolsCountsIdleClientsAsActive() throws Exception {
+        Ini ini = Ini.defaults().set("default_pool_size", "1").set("admin_users", "postgres");
+        String pool = "pgsvc/" + MD5;
+        assertSameBehaviour(ini, s -> {
+            Connection console = s.connect("console", "pgbouncer", "postgres", "postgres", mode("simple"));
+            List<WireClient> clients = new ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) {
+                    clients.add(WireClient.connect(s.port(), MD5, PgCluster.MD5_PASSWORD));
+                }
+                s.note("logged in: " + clientCounts(console));
+                WireClient a = clients.get(0);
+                a.query("BEGIN").orThrow();
+                a.query("SELECT 1").orThrow();
+                s.note("a in a transaction: " + clientCounts(console));
+                clients.get(1).sendQuery("SELECT 2");
+                Await.until(COUNTS_SETTLE, "b waits for the server a holds",
+                        () -> clientCounts(console).get(pool).equals("2 active, 1 waiting"));
+                s.note("b waits: " + clientCounts(console));
+                a.query("COMMIT").orThrow();
+                s.note("b: SELECT 2 -> " + clients.get(1).readResult(true).orThrow().values());
+                s.note("idle again: " + clientCounts(console));
+            } finally {
+                for (WireClient c : clients) {
+                    c.close();
+                }
+            }
+            Await.until(COUNTS_SETTLE, "the clients are gone from the pool",
+                    () -> clientCounts(console).get(pool).equals("0 active, 0 waiting"));
+            s.note("closed: " + clientCounts(console));
+        }, "logged in: {pgbouncer/pgbouncer=1 active, 0 waiting, " + pool + "=3 active, 0 waiting}",
+                "b waits: {pgbouncer/pgbouncer=1 active, 0 waiting, " + pool + "=2 active, 1 waiting}",
+                "idle again: {pgbouncer/pgbouncer=1 active, 0 waiting, " + pool + "=3 active, 0 waiting}");
+    }
+
+    /** SHOW POOLS's cl_active and cl_waiting of databases pgsvc and pgbouncer, by database/user. */
+    private static Map<String, String> clientCounts(Connection console) throws SQLException {
+        Map<String, String> counts = new TreeMap<>();
+        try (Statement st = console.createStatement(); ResultSet rs = st.executeQuery("SHOW POOLS")) {
+            while (rs.next()) {
+                String database = rs.getString("database");
+                if (database.equals("pgsvc") || database.equals("pgbouncer")) {
+                    counts.put(database + "/" + rs.getString("user"),
+                            rs.getInt("cl_active") + " active, " + rs.getInt("cl_waiting") + " waiting");
+                }
+            }
+        }
+        return counts;
     }
 
     /** A v2 StartupPacket: length 296, version 2.0, then database[64] user[32] options[64] unused[64] tty[64]. */

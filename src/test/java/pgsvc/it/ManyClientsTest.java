@@ -120,6 +120,8 @@ class ManyClientsTest {
             assertEquals(CLIENTS, databaseColumn(console, "current_client_connections"),
                     "SHOW DATABASES current_client_connections");
             Map<String, Integer> pool = pool(console);
+            // Idle between transactions, each is still an active client of the pool, as PgBouncer counts it.
+            assertEquals(CLIENTS, pool.get("cl_active"), "SHOW POOLS cl_active " + pool);
             assertEquals(0, pool.get("cl_waiting"), "SHOW POOLS cl_waiting " + pool);
             assertTrue(pool.get("sv_active") + pool.get("sv_idle") + pool.get("sv_used") <= 5,
                     "at most the pool size of servers " + pool);
@@ -134,6 +136,10 @@ class ManyClientsTest {
             assertEquals(0, clientsIn(console, "pgsvc"), "SHOW CLIENTS rows in database pgsvc");
             assertEquals(0, databaseColumn(console, "current_client_connections"),
                     "SHOW DATABASES current_client_connections");
+            Await.until(DEADLINE, "SHOW POOLS counts no client of the pool", () -> {
+                Map<String, Integer> after = pool(console);
+                return after.get("cl_active") == 0 && after.get("cl_waiting") == 0;
+            });
         }
     }
 

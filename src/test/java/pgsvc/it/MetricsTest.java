@@ -408,6 +408,13 @@ class MetricsTest {
                 return pool(now, "pgbouncer_pools_client_waiting_connections") == 0
                         && pool(now, "pgbouncer_pools_server_idle_connections") == 2;
             });
+            // Idle, the three clients stay active clients of the pool, as the exporter reads them from PgBouncer;
+            // the console's own pool is listed as PgBouncer lists it, with no console connected.
+            Map<String, Family> idle = scrape(metricsPort);
+            assertEquals(3, pool(idle, "pgbouncer_pools_client_active_connections"));
+            assertEquals(0, pool(idle, "pgbouncer_pools_server_active_connections"));
+            assertEquals(0, idle.get("pgbouncer_pools_client_active_connections")
+                    .value(Map.of("database", "pgbouncer", "user", "pgbouncer")));
         }
     }
 

@@ -25,7 +25,8 @@ import pgsvc.testing.PgClusterExtension;
 
 /**
  * RELOAD as an operator uses it: a changed pool size takes effect for clients already waiting, a broken file
- * leaves the running configuration in place, and server_fast_close moves session clients off a changed database.
+ * leaves the running configuration in place, server_fast_close moves session clients off a changed database, and
+ * SHOW POOLS goes on counting the clients of a database that moved.
  */
 @ExtendWith(PgClusterExtension.class)
 class ReloadTest {
@@ -83,6 +84,33 @@ class ReloadTest {
                 assertEquals("1", one(c, "SELECT 1"));
             }
             assertEquals("3", ConsoleQueries.config(p, "default_pool_size"));
+        }
+    }
+
+    /**
+     * A RELOAD that moves a database retires its pool, and the next transaction makes a new one; clients idle since
+     * before count in the new pool's row until their own next transaction moves them, as they would in PgBouncer's
+     * one pool per database and user.
+     */
+    @Test
+    void clientsIdleAcrossAReloadThatMovesTheirDatabaseStayCounted() throws Exception {
+        Map<String, String> s = PoolerFixture.defaults();
+        s.put("admin_users", "postgres");
+        try (PoolerFixture p = PoolerFixture.start(s)) {
+            try (Connection a = p.connect("postgres", "postgres"); Connection b = p.connect("postgres", "postgres");
+                 Connection c = p.connect("postgres", "postgres")) {
+                assertEquals("pgsvc", one(a, "SELECT current_database()"));
+                assertEquals(3, ConsoleQueries.poolColumn(p, "pgsvc", "postgres", "cl_active"));
+                rewrite(p, "dbname=pgsvc", "dbname=postgres");
+                assertTrue(p.pgsvc().reload());
+                assertEquals("postgres", one(a, "SELECT current_database()"), "a's transaction is in the new pool");
+                assertEquals(3, ConsoleQueries.poolColumn(p, "pgsvc", "postgres", "cl_active"),
+                        "b and c, idle since before the RELOAD, are counted too");
+                assertEquals("postgres", one(b, "SELECT current_database()"));
+                assertEquals(3, ConsoleQueries.poolColumn(p, "pgsvc", "postgres", "cl_active"));
+            }
+            Await.until(Duration.ofSeconds(20), "the clients that left are counted nowhere",
+                    () -> ConsoleQueries.poolColumn(p, "pgsvc", "postgres", "cl_active") == 0);
         }
     }
 
