@@ -16,12 +16,12 @@ POOL_AUTH_TYPE=${POOL_AUTH_TYPE:-scram-sha-256}
 POOL_SIZE=${POOL_SIZE:-20}
 MAX_CLIENT_CONN=${MAX_CLIENT_CONN:-1000}
 PGSVC_JAVA_OPTS=${PGSVC_JAVA_OPTS:-}
-# pgsvc's JVM in perf/bench.sh and perf/idle-clients.sh. ZGC: its pauses only scan roots (about 20 us here), so
-# they stay far below issue 7's 10 ms even when PostgreSQL and pgbench crowd the pooler off the cores; the
-# stop-the-world young collections of G1 (the default), Parallel and Serial took 9-76 ms on the 2-core machine
-# under load. At pgsvc's allocation rate (a few MB/s) ZGC's CPU cost was within noise; its RSS is higher (JDK 17's
-# ZGC maps the heap three times and VmRSS counts each). perf/RESULTS.md has the measurement.
-PGSVC_BENCH_JAVA_OPTS="-XX:+UseZGC -Xmx512m"
+# pgsvc's JVM in the benchmarks: the launcher settings of conf/pgsvc.service and the README. ZGC: its pauses only
+# scan roots, so they stay far below issue 7's 10 ms even when PostgreSQL and pgbench crowd the pooler off the cores;
+# the stop-the-world young collections of G1 (the default), Parallel and Serial took 9-76 ms on the 2-core machine
+# under load. At pgsvc's allocation rate (a few MB/s) the collector's CPU cost is within noise. -Xms64m and the soft
+# cap keep the heap that ZGC touches (and RSS) near what is live. perf/gc.sh and perf/RESULTS.md have the figures.
+PGSVC_BENCH_JAVA_OPTS="-XX:+UseZGC -Xms64m -Xmx512m -XX:SoftMaxHeapSize=128m"
 
 die() { echo "$NAME: $*" >&2; exit 1; }
 log() { echo "$NAME: $*" >&2; }

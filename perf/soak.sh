@@ -66,11 +66,18 @@ PGPASSWORD=$BENCH_PASSWORD "$PGBENCH" -n -S -c "$CLIENTS" -j 1 -T "$DURATION" -P
 READS=$!
 HELPER_PIDS+=("$TPCB" "$READS")
 
-echo "seconds rss_mb" > "$OUT/rss.txt"
+# RSS as ps shows it, and PSS (each page once: JDK 17's ZGC maps its heap three times and RSS counts every mapping);
+# once a minute also the live heap, after a (concurrent, with ZGC) collection that jcmd asks for.
+echo "seconds rss_mb pss_mb" > "$OUT/rss.txt"
+echo "seconds heap_mb" > "$OUT/heap.txt"
 restarted=0
 while kill -0 "$TPCB" 2>/dev/null || kill -0 "$READS" 2>/dev/null; do
     t=$((SECONDS - START))
-    echo "$t $(awk '{ printf "%.1f", $1 / 1024 }' <<< "$(rss_kb "$PGSVC_PID")")" >> "$OUT/rss.txt"
+    echo "$t $(rss_kb "$PGSVC_PID") $(pss_kb "$PGSVC_PID")" | awk '{ printf "%s %.1f %.1f\n", $1, $2 / 1024, $3 / 1024 }' \
+        >> "$OUT/rss.txt"
+    if [ $((t % 60)) -lt 10 ]; then
+        echo "$t $(heap_used_kb "$PGSVC_PID")" | awk '{ printf "%s %.1f\n", $1, $2 / 1024 }' >> "$OUT/heap.txt"
+    fi
     if [ $((t % 60)) -lt 10 ] && [ "$t" -ge 60 ] && [ "$t" -lt $((DURATION - 20)) ]; then
         event "PAUSE"; console "PAUSE" || event "PAUSE failed"
         sleep 2
@@ -111,9 +118,15 @@ summary() { # FILE
     echo "| TPC-B via 6432-style port $(summary "$OUT/tpcb.out")"
     echo "| -S via replica service $(summary "$OUT/replica.out")"
     echo
-    awk 'NR > 1 { if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2; if (NR == 2) first = $2; last = $2 }
-        END { printf "RSS: first sample %s MB, last %s MB, min %s MB, max %s MB.\n", first, last, min, max }' \
-        "$OUT/rss.txt"
+    for col in 2:RSS 3:PSS; do
+        awk -v c="${col%%:*}" -v name="${col#*:}" -v half=$((DURATION / 2)) 'NR > 1 {
+            v = $c; if (min == "" || v < min) min = v; if (v > max) max = v; if (NR == 2) first = v; last = v
+            if ($1 >= half && mid == "") mid = v }
+            END { printf "%s: first sample %s MB, at half time %s MB, last %s MB (min %s, max %s).\n", name, first,
+                mid, last, min, max }' "$OUT/rss.txt"
+    done
+    echo
+    echo "Live heap once a minute (MB): $(awk 'NR > 1 { printf "%s%s s: %s", sep, $1, $2; sep = ", " }' "$OUT/heap.txt")."
     echo
     echo "Events:"
     echo

@@ -855,6 +855,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             pool.release(s);
             return;
         }
+        if (!s.channel().isActive()) {
+            // It closed between the pool's choice and this hand-off, on its own loop, before it knew of us: its
+            // close reaches the pool, and this client hears of it as a linked one would, instead of waiting on it.
+            s.unassign();
+            fatal("08P01", "server conn crashed?");
+            return;
+        }
         if (waitTimer != null) {
             waitTimer.cancel(false);
             waitTimer = null;

@@ -227,7 +227,7 @@ class OperationsTest {
         assertEquals("/bin/kill -HUP $MAINPID", service.get("ExecReload"));
         assertEquals("SIGINT", service.get("KillSignal"));
         assertTrue(service.get("LimitNOFILE").matches("\\d+"), service.get("LimitNOFILE"));
-        assertTrue(service.get("ExecStart").matches("/\\S+/java -jar /\\S+\\.jar /\\S+\\.ini"),
+        assertTrue(service.get("ExecStart").matches("/\\S+/java( -X\\S+)* -jar /\\S+\\.jar /\\S+\\.ini"),
                 service.get("ExecStart"));
         assertEquals(Set.of("Description", "Documentation", "After", "Wants"), sections.get("Unit").keySet());
         assertEquals(Map.of("WantedBy", "multi-user.target"), sections.get("Install"));

@@ -8,8 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -21,6 +23,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import pgsvc.pooler.config.Config;
+import pgsvc.testing.Await;
 
 /**
  * The SSLRequest exchange with a server, on an EmbeddedChannel standing for PostgreSQL: what is sent, what each
@@ -118,9 +121,17 @@ class ServerTlsNegotiatorTest {
     @Test
     void sStartsTheHandshakeInFrontAndHoldsTheStartupBack() throws Exception {
         Behind behind = new Behind();
-        EmbeddedChannel ch = channel(tls("verify-full"), "db.example.com", behind);
+        Tls tls = tls("verify-full");
+        EmbeddedChannel ch = channel(tls, "db.example.com", behind);
         assertSslRequestSent(ch);
         ch.writeInbound(Unpooled.wrappedBuffer(new byte[] {'S'}));
+        // With no file of the user's the context is built aside; the handshake starts once it is there, in a task
+        // its completion gives the channel's loop.
+        tls.serverContext().get(30, TimeUnit.SECONDS);
+        Await.until(Duration.ofSeconds(30), "the handshake to start", () -> {
+            ch.runPendingTasks();
+            return ch.pipeline().get(SslHandler.class) != null;
+        });
         SslHandler handler = ch.pipeline().get(SslHandler.class);
         assertNotNull(handler);
         assertEquals(ServerTlsNegotiator.TLS_NAME, ch.pipeline().names().get(0));
