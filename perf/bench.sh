@@ -31,8 +31,9 @@
 # /proc/PID/stat, sampled every 0.2 s; its RSS is VmRSS after the run. A run that fails (PgBouncer 1.18 has no
 # prepared statements) is reported as failed with pgbench's error; so is a pooler that does not answer.
 #
-# pgsvc's JVM: ZGC, -Xmx512m (why: PGSVC_BENCH_JAVA_OPTS in perf/lib.sh, perf/RESULTS.md). Its GC pauses are
-# logged (gc.log in the output) and the longest pause of each run is in the table ("none": no collection).
+# pgsvc's JVM: ZGC with a small starting heap and a soft cap (why: PGSVC_BENCH_JAVA_OPTS in perf/lib.sh,
+# perf/RESULTS.md). Its GC pauses are logged (gc.log in the output) and the longest pause of each run is in the
+# table ("none": no collection).
 #
 # Output: perf/out/bench-TIMESTAMP/ (report.md, raw.txt, every run's pgbench output, the poolers' and
 # PostgreSQL's logs); report.md is printed and appended to perf/out/results.md, and with PUBLISH=1 replaces the

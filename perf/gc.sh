@@ -5,7 +5,7 @@
 # every stop of the Java threads, whatever the collector), and its PSS before and after the load.
 #
 #   perf/gc.sh
-#   CLIENTS=100 DURATION=30 MODE=tpcb perf/gc.sh
+#   CLIENTS=1000 MODE=tpcb perf/gc.sh          # where the stop-the-world collectors paused longest
 #   OPTION_SETS="-XX:+UseZGC|-XX:+UseG1GC" perf/gc.sh
 #
 # Env: OPTION_SETS (option sets separated by |), CLIENTS (100), DURATION (20), MODE (simple or tpcb), SCALE (10).
@@ -16,7 +16,7 @@ CLIENTS=${CLIENTS:-100}
 DURATION=${DURATION:-20}
 MODE=${MODE:-simple}
 SCALE=${SCALE:-10}
-OPTION_SETS=${OPTION_SETS:-"-XX:+UseZGC -Xmx512m|-XX:+UseZGC -Xms32m -Xmx512m -XX:SoftMaxHeapSize=128m|-XX:+UseG1GC -Xmx512m|-XX:+UseParallelGC -Xmx512m|-XX:+UseSerialGC -Xmx512m"}
+OPTION_SETS=${OPTION_SETS:-"-XX:+UseZGC -Xms64m -Xmx512m -XX:SoftMaxHeapSize=128m|-XX:+UseZGC -Xmx512m|-XX:+UseG1GC -Xms64m -Xmx512m|-XX:+UseParallelGC -Xmx512m|-XX:+UseSerialGC -Xmx512m"}
 POOL_AUTH_TYPE=md5
 POOL_SIZE=20
 MAX_CLIENT_CONN=11000
