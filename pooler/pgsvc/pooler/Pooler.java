@@ -502,8 +502,8 @@ public final class Pooler {
             b.channel(transport.domainSocketChannel());
             address = new DomainSocketAddress(dir + "/.s.PGSQL." + port);
         } else {
-            b.channel(transport.socketChannel()).option(ChannelOption.TCP_NODELAY, true);
-            tune(b, config);
+            b.channel(transport.socketChannel());
+            tcpOptions(config).forEach((option, value) -> b.option(option, value));
             InetAddress literal = NetUtil.createInetAddressFromIpAddressString(host);
             if (literal == null) {
                 return connectByName(b, loop, host, port, timeoutMillis);
@@ -514,32 +514,31 @@ public final class Pooler {
     }
 
     /**
-     * tcp_keepalive, its tuning, tcp_user_timeout (ms) and tcp_socket_buffer on a TCP connection to PostgreSQL, as
-     * PgBouncer tunes its server sockets like its client ones: a server that vanished without a FIN or RST (its host
-     * lost power, a firewall dropped the flow) is noticed by the kernel's probes instead of sitting in the pool.
-     * 0 keeps the kernel's default; the keepalive tuning needs the epoll transport.
+     * The options of a TCP connection, to a client or to PostgreSQL: no Nagle delay, and tcp_keepalive, its tuning,
+     * tcp_user_timeout (ms) and tcp_socket_buffer, as PgBouncer's tune_socket sets them on both sides. A peer that
+     * vanished without a FIN or RST (its host lost power, a firewall dropped the flow) is then noticed by the
+     * kernel's probes. 0 keeps the kernel's default; the keepalive tuning needs the epoll transport.
      */
-    private void tune(Bootstrap b, Config c) {
-        b.option(ChannelOption.SO_KEEPALIVE, c.getBool("tcp_keepalive"));
+    @SuppressWarnings("unchecked")
+    public Map<ChannelOption<Object>, Object> tcpOptions(Config c) {
+        Map<ChannelOption<?>, Object> out = new java.util.LinkedHashMap<>();
+        out.put(ChannelOption.TCP_NODELAY, true);
+        out.put(ChannelOption.SO_KEEPALIVE, c.getBool("tcp_keepalive"));
         if (c.getInt("tcp_socket_buffer") > 0) {
-            b.option(ChannelOption.SO_SNDBUF, c.getInt("tcp_socket_buffer"))
-                    .option(ChannelOption.SO_RCVBUF, c.getInt("tcp_socket_buffer"));
+            out.put(ChannelOption.SO_SNDBUF, c.getInt("tcp_socket_buffer"));
+            out.put(ChannelOption.SO_RCVBUF, c.getInt("tcp_socket_buffer"));
         }
-        if (!transport.isEpoll()) {
-            return;
+        if (transport.isEpoll()) {
+            Map<ChannelOption<Integer>, String> tuning = Map.of(EpollChannelOption.TCP_KEEPIDLE, "tcp_keepidle",
+                    EpollChannelOption.TCP_KEEPINTVL, "tcp_keepintvl", EpollChannelOption.TCP_KEEPCNT, "tcp_keepcnt",
+                    EpollChannelOption.TCP_USER_TIMEOUT, "tcp_user_timeout");
+            tuning.forEach((option, key) -> {
+                if (c.getInt(key) > 0) {
+                    out.put(option, c.getInt(key));
+                }
+            });
         }
-        if (c.getInt("tcp_keepidle") > 0) {
-            b.option(EpollChannelOption.TCP_KEEPIDLE, c.getInt("tcp_keepidle"));
-        }
-        if (c.getInt("tcp_keepintvl") > 0) {
-            b.option(EpollChannelOption.TCP_KEEPINTVL, c.getInt("tcp_keepintvl"));
-        }
-        if (c.getInt("tcp_keepcnt") > 0) {
-            b.option(EpollChannelOption.TCP_KEEPCNT, c.getInt("tcp_keepcnt"));
-        }
-        if (c.getInt("tcp_user_timeout") > 0) {
-            b.option(EpollChannelOption.TCP_USER_TIMEOUT, c.getInt("tcp_user_timeout"));
-        }
+        return (Map<ChannelOption<Object>, Object>) (Map<?, ?>) out;
     }
 
     /**

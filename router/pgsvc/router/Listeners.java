@@ -151,33 +151,15 @@ final class Listeners implements AutoCloseable {
                 .channel(pooler.transport().serverSocketChannel())
                 .option(ChannelOption.SO_BACKLOG, config.listenBacklog())
                 .option(ChannelOption.SO_REUSEADDR, true)
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childOption(ChannelOption.SO_KEEPALIVE, config.getBool("tcp_keepalive"))
                 .childHandler(pooler.clientInitializer());
+        pooler.tcpOptions(config).forEach((option, value) -> b.childOption(option, value));
         if (pooler.transport().isEpoll()) {
             if (config.soReuseport()) {
                 b.option(EpollChannelOption.SO_REUSEPORT, true);
             }
-            // Keepalive tuning and TCP_USER_TIMEOUT (ms) as PgBouncer sets them; 0 keeps the kernel's default.
-            if (config.getInt("tcp_keepidle") > 0) {
-                b.childOption(EpollChannelOption.TCP_KEEPIDLE, config.getInt("tcp_keepidle"));
-            }
-            if (config.getInt("tcp_keepintvl") > 0) {
-                b.childOption(EpollChannelOption.TCP_KEEPINTVL, config.getInt("tcp_keepintvl"));
-            }
-            if (config.getInt("tcp_keepcnt") > 0) {
-                b.childOption(EpollChannelOption.TCP_KEEPCNT, config.getInt("tcp_keepcnt"));
-            }
-            if (config.getInt("tcp_user_timeout") > 0) {
-                b.childOption(EpollChannelOption.TCP_USER_TIMEOUT, config.getInt("tcp_user_timeout"));
-            }
             if (config.getBool("tcp_defer_accept")) {
                 b.option(EpollChannelOption.TCP_DEFER_ACCEPT, 45);
             }
-        }
-        if (config.getInt("tcp_socket_buffer") > 0) {
-            b.childOption(ChannelOption.SO_SNDBUF, config.getInt("tcp_socket_buffer"))
-                    .childOption(ChannelOption.SO_RCVBUF, config.getInt("tcp_socket_buffer"));
         }
         return b;
     }
