@@ -44,6 +44,10 @@ public final class Tls {
     /** The ALPN protocol PostgreSQL 17 clients offer, and require for direct TLS. */
     public static final String ALPN_POSTGRESQL = "postgresql";
 
+    /** The server_tls_* settings beside the sslmode. */
+    private static final List<String> SERVER_FILES_AND_SUITES = List.of("server_tls_ca_file", "server_tls_key_file",
+            "server_tls_cert_file", "server_tls_protocols", "server_tls_ciphers", "server_tls13_ciphers");
+
     private static final Tls DISABLED = new Tls(SslMode.DISABLE, null, SslMode.DISABLE, null, "", List.of());
 
     private final SslMode clientMode;
@@ -115,8 +119,8 @@ public final class Tls {
                     : CompletableFuture.completedFuture(build(file, "server_tls", b));
         }
         StringBuilder serverSettings = new StringBuilder();
-        for (String key : List.of("server_tls_sslmode", "server_tls_ca_file", "server_tls_key_file",
-                "server_tls_cert_file", "server_tls_protocols", "server_tls_ciphers", "server_tls13_ciphers")) {
+        serverSettings.append("server_tls_sslmode=").append(value(config, "server_tls_sslmode")).append('\n');
+        for (String key : SERVER_FILES_AND_SUITES) {
             serverSettings.append(key).append('=').append(value(config, key)).append('\n');
         }
         return new Tls(clientMode, client, serverMode, server, serverSettings.toString(), warnings);
@@ -203,8 +207,7 @@ public final class Tls {
 
     /** Whether the server side is only its sslmode: no file, cipher or protocol of the user's to check at start. */
     private static boolean serverDefaults(Config config) {
-        for (String key : List.of("server_tls_ca_file", "server_tls_key_file", "server_tls_cert_file",
-                "server_tls_ciphers", "server_tls13_ciphers", "server_tls_protocols")) {
+        for (String key : SERVER_FILES_AND_SUITES) {
             if (config.isSet(key) && !value(config, key).isEmpty()) {
                 return false;
             }
