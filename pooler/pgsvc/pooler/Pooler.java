@@ -18,6 +18,7 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 
 import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler;
@@ -30,6 +31,7 @@ import io.netty.channel.ChannelPromise;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.channel.unix.DomainSocketChannel;
@@ -514,6 +516,13 @@ public final class Pooler {
     }
 
     /**
+     * How much each read asks for, adapting per connection between 64 bytes and 64 kB. One instance serves every
+     * connection (each gets its own small handle): Netty's default builds one per channel, a few dozen bytes of
+     * every idle client.
+     */
+    private static final RecvByteBufAllocator READ_SIZES = new AdaptiveRecvByteBufAllocator();
+
+    /**
      * The options of a TCP connection, to a client or to PostgreSQL: no Nagle delay, and tcp_keepalive, its tuning,
      * tcp_user_timeout (ms) and tcp_socket_buffer, as PgBouncer's tune_socket sets them on both sides. A peer that
      * vanished without a FIN or RST (its host lost power, a firewall dropped the flow) is then noticed by the
@@ -522,6 +531,7 @@ public final class Pooler {
     @SuppressWarnings("unchecked")
     public Map<ChannelOption<Object>, Object> tcpOptions(Config c) {
         Map<ChannelOption<?>, Object> out = new java.util.LinkedHashMap<>();
+        out.put(ChannelOption.RCVBUF_ALLOCATOR, READ_SIZES);
         out.put(ChannelOption.TCP_NODELAY, true);
         out.put(ChannelOption.SO_KEEPALIVE, c.getBool("tcp_keepalive"));
         if (c.getInt("tcp_socket_buffer") > 0) {
