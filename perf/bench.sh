@@ -31,7 +31,7 @@
 # /proc/PID/stat, sampled every 0.2 s; its RSS is VmRSS after the run. A run that fails (PgBouncer 1.18 has no
 # prepared statements) is reported as failed with pgbench's error; so is a pooler that does not answer.
 #
-# pgsvc's JVM: ZGC with a small starting heap and a soft cap (why: PGSVC_BENCH_JAVA_OPTS in perf/lib.sh,
+# pgsvc's JVM: Shenandoah in its compact mode with a small starting heap (why: PGSVC_BENCH_JAVA_OPTS in perf/lib.sh,
 # perf/RESULTS.md). Its GC pauses are logged (gc.log in the output) and the longest pause of each run is in the
 # table ("none": no collection).
 #
@@ -92,7 +92,7 @@ sandbox_on_exit() {
 sandbox_init pooler
 MACHINE=$(machine_info)
 # Appended here, not in the defaults: $WORK exists only now. Pause lines from every collector: [gc] for the
-# stop-the-world ones, [gc,phases] for ZGC's.
+# stop-the-world ones and Shenandoah's, [gc,phases] for ZGC's.
 PGSVC_JAVA_OPTS="$PGSVC_JAVA_OPTS -Xlog:gc,gc+phases:file=$WORK/pgsvc/gc.log:uptime"
 GC_LOG=$WORK/pgsvc/gc.log
 start_cluster "$SCALE"

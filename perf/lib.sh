@@ -16,12 +16,13 @@ POOL_AUTH_TYPE=${POOL_AUTH_TYPE:-scram-sha-256}
 POOL_SIZE=${POOL_SIZE:-20}
 MAX_CLIENT_CONN=${MAX_CLIENT_CONN:-1000}
 PGSVC_JAVA_OPTS=${PGSVC_JAVA_OPTS:-}
-# pgsvc's JVM in the benchmarks: the launcher settings of conf/pgsvc.service and the README. ZGC: its pauses only
-# scan roots, so they stay far below issue 7's 10 ms even when PostgreSQL and pgbench crowd the pooler off the cores;
-# the stop-the-world young collections of G1 (the default), Parallel and Serial took 9-76 ms on the 2-core machine
-# under load. At pgsvc's allocation rate (a few MB/s) the collector's CPU cost is within noise. -Xms64m and the soft
-# cap keep the heap that ZGC touches (and RSS) near what is live. perf/gc.sh and perf/RESULTS.md have the figures.
-PGSVC_BENCH_JAVA_OPTS="-XX:+UseZGC -Xms64m -Xmx512m -XX:SoftMaxHeapSize=128m"
+# pgsvc's JVM in the benchmarks: the launcher settings of conf/pgsvc.service and the README. Shenandoah: its pauses
+# stay far below issue 7's 10 ms even when PostgreSQL and pgbench crowd the pooler off the cores, where the
+# stop-the-world young collections of G1 (the default), Parallel and Serial took 9-76 ms on the 2-core machine under
+# load. Its compact mode keeps RSS near what is live (a cycle at least every 30 s, emptied regions back to the OS
+# after 1 s), and it keeps compressed references, which JDK 17's ZGC does not. perf/gc.sh and perf/RESULTS.md have
+# the figures.
+PGSVC_BENCH_JAVA_OPTS="-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m"
 
 die() { echo "$NAME: $*" >&2; exit 1; }
 log() { echo "$NAME: $*" >&2; }
@@ -424,11 +425,15 @@ idle_open() {
     IDLE_OPENED=$(sed -n 's/^ready opened=\([0-9]*\).*/\1/p' "$out")
 }
 
-# idle_sample PID JVM: "rss_kb heap_kb pss_kb" (heap "-" unless JVM is 1), after the pooler settled.
+# idle_sample PID JVM: "rss_kb heap_kb pss_kb" (heap "-" unless JVM is 1). The heap is read first, after a full
+# collection that jcmd asks for; memory IDLE_SETTLE seconds (35) later, the same for every sample, by when an idle
+# pgsvc would have collected on its own too (Shenandoah's compact mode collects at least every 30 s and hands
+# emptied regions back to the OS a second later).
 idle_sample() {
     sleep 2
     local heap=-
     [ "$2" = 0 ] || heap=$(heap_used_kb "$1")
+    sleep "${IDLE_SETTLE:-35}"
     echo "$(rss_kb "$1") $heap $(pss_kb "$1")"
 }
 

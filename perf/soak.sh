@@ -67,7 +67,7 @@ READS=$!
 HELPER_PIDS+=("$TPCB" "$READS")
 
 # RSS as ps shows it, and PSS (each page once: JDK 17's ZGC maps its heap three times and RSS counts every mapping);
-# once a minute also the live heap, after a (concurrent, with ZGC) collection that jcmd asks for.
+# once a minute also the live heap, after a (concurrent, with ZGC or Shenandoah) collection that jcmd asks for.
 echo "seconds rss_mb pss_mb" > "$OUT/rss.txt"
 echo "seconds heap_mb" > "$OUT/heap.txt"
 restarted=0
