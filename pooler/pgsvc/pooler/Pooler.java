@@ -516,11 +516,13 @@ public final class Pooler {
     }
 
     /**
-     * How much each read asks for, adapting per connection between 64 bytes and 64 kB. One instance serves every
-     * connection (each gets its own small handle): Netty's default builds one per channel, a few dozen bytes of
-     * every idle client.
+     * How much each read asks for: at least 2 kB, growing to 64 kB while a connection keeps filling its reads. Netty's
+     * default shrinks to 64 bytes after a few short messages, and then a longer one (a 69-byte UPDATE from pgbench)
+     * takes two reads and a composite buffer to join them; PgBouncer reads into a 4 kB buffer. The buffer goes back
+     * to the allocator once forwarded, so an idle connection holds none. One instance serves every connection
+     * (each gets its own small handle), where Netty's default builds one per channel.
      */
-    private static final RecvByteBufAllocator READ_SIZES = new AdaptiveRecvByteBufAllocator();
+    public static final RecvByteBufAllocator READ_SIZES = new AdaptiveRecvByteBufAllocator(2048, 2048, 65536);
 
     /**
      * The options of a TCP connection, to a client or to PostgreSQL: no Nagle delay, and tcp_keepalive, its tuning,

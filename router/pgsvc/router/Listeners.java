@@ -54,6 +54,7 @@ final class Listeners implements AutoCloseable {
                     .group(boss, pooler.workers())
                     .channel(pooler.transport().serverDomainSocketChannel())
                     .option(ChannelOption.SO_BACKLOG, config.listenBacklog())
+                    .childOption(ChannelOption.RCVBUF_ALLOCATOR, Pooler.READ_SIZES)
                     .childHandler(pooler.clientInitializer());
             channels.add(b.bind(new DomainSocketAddress(socket)).sync().channel());
             socketPermissions(socket.toPath(), config.getInt("unix_socket_mode"), config.get("unix_socket_group"));
