@@ -277,21 +277,6 @@ class DnsFailureTest {
 
     /** The counts of SHOW POOLS for this class's pool (all zero when it is not listed). */
     private static Map<String, Integer> showPools(PoolerFixture p) throws SQLException {
-        Map<String, Integer> counts = new LinkedHashMap<>();
-        for (String column : new String[] {"cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used",
-            "sv_tested", "sv_login"}) {
-            counts.put(column, 0);
-        }
-        try (Connection c = ConsoleQueries.console(p); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SHOW POOLS")) {
-            while (rs.next()) {
-                if (rs.getString("database").equals(DB) && rs.getString("user").equals(ROLE)) {
-                    for (String column : counts.keySet()) {
-                        counts.put(column, rs.getInt(column));
-                    }
-                }
-            }
-        }
-        return counts;
+        return ConsoleQueries.poolCounts(p, DB::equals, ROLE);
     }
 }

@@ -13,7 +13,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
@@ -306,8 +305,7 @@ class FaultsTest {
         }
         Await.until(DEADLINE, "SHOW POOLS, pg_stat_activity and the proxy count the same servers", () -> {
             Map<String, Integer> pool = showPools(rig);
-            int servers = pool.get("sv_active") + pool.get("sv_idle") + pool.get("sv_used") + pool.get("sv_tested")
-                    + pool.get("sv_login");
+            int servers = ConsoleQueries.servers(pool);
             int clients = pool.get("cl_active") + pool.get("cl_waiting");
             return clients == 0 && servers >= 1 && servers == TestRoles.backends(ROLE)
                     && servers == rig.proxy().open();
@@ -315,33 +313,12 @@ class FaultsTest {
     }
 
     private static int poolServers(Rig rig) throws SQLException {
-        Map<String, Integer> pool = showPools(rig);
-        return pool.get("sv_active") + pool.get("sv_idle") + pool.get("sv_used") + pool.get("sv_tested")
-                + pool.get("sv_login");
+        return ConsoleQueries.servers(showPools(rig));
     }
 
-    /** The counts of SHOW POOLS for this class's pool (all zero when it is not listed). */
+    /** SHOW POOLS's counts for this class's pools, summed over their endpoints (all zero when none is listed). */
     private static Map<String, Integer> showPools(Rig rig) throws SQLException {
-        Map<String, Integer> counts = new LinkedHashMap<>();
-        for (String column : new String[] {"cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used",
-            "sv_tested", "sv_login"}) {
-            counts.put(column, 0);
-        }
-        try (Connection c = ConsoleQueries.console(rig.pooler()); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SHOW POOLS")) {
-            while (rs.next()) {
-                if (rs.getString("database").startsWith(PgCluster.DATABASE) && rs.getString("user").equals(ROLE)) {
-                    counts.replaceAll((column, sum) -> {
-                        try {
-                            return sum + rs.getInt(column);
-                        } catch (SQLException e) {
-                            throw new IllegalStateException(e);
-                        }
-                    });
-                }
-            }
-        }
-        return counts;
+        return ConsoleQueries.poolCounts(rig.pooler(), d -> d.startsWith(PgCluster.DATABASE), ROLE);
     }
 
     private static int queryInt(Connection c, String sql) throws SQLException {

@@ -15,7 +15,6 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -218,16 +217,7 @@ class RestartUnderLoadTest {
             assertEquals("1", query(queued, "SELECT 1"));
             assertEquals("1", query(idle, "SELECT 1"));
 
-            cluster.primary().stop();
-            // The idle servers get PostgreSQL's FATAL between transactions and are closed (got dirty).
-            Await.until(DEADLINE, "pgsvc has dropped the servers of the stopped PostgreSQL",
-                    () -> poolServers(pgsvc) == 0);
-            CompletableFuture<String> waiting = CompletableFuture.supplyAsync(() -> queryOrError(queued, "SELECT 2"));
-            Await.until(DEADLINE, "the client waits for a server", () -> waiting.isDone()
-                    || showPools(pgsvc).get("cl_waiting") == 1);
-            // It was queued and a connect launched in the same step; no connect in progress means it failed.
-            Await.until(DEADLINE, "the connect for the waiting client has failed",
-                    () -> showPools(pgsvc).get("sv_login") == 0);
+            CompletableFuture<String> waiting = queueWhilePostgresIsDown(pgsvc, queued, "SELECT 2");
 
             String refusal = assertLoginFailing(assertThrows(PSQLException.class, () -> query(idle, "SELECT 3")));
             assertTrue(refusal.startsWith("could not connect to server: ") && refusal.contains("Connection refused"),
@@ -255,14 +245,7 @@ class RestartUnderLoadTest {
         try (PoolerFixture pgsvc = pgsvc(settings); Connection c = client(pgsvc)) {
             assertEquals("1", query(c, "SELECT 1"));
 
-            cluster.primary().stop();
-            Await.until(DEADLINE, "pgsvc has dropped the servers of the stopped PostgreSQL",
-                    () -> poolServers(pgsvc) == 0);
-            CompletableFuture<String> waiting = CompletableFuture.supplyAsync(() -> queryOrError(c, "SELECT 2"));
-            Await.until(DEADLINE, "the client waits for a server", () -> waiting.isDone()
-                    || showPools(pgsvc).get("cl_waiting") == 1);
-            Await.until(DEADLINE, "the connect for the waiting client has failed",
-                    () -> waiting.isDone() || showPools(pgsvc).get("sv_login") == 0);
+            CompletableFuture<String> waiting = queueWhilePostgresIsDown(pgsvc, c, "SELECT 2");
             assertFalse(waiting.isDone(), () -> "the queued client was failed while PostgreSQL was down: "
                     + waiting.join());
 
@@ -526,42 +509,41 @@ class RestartUnderLoadTest {
         }
     }
 
+    /**
+     * Stops PostgreSQL, waits until pgsvc has dropped its servers (each idle one gets the shutdown's FATAL between
+     * transactions), then runs {@code sql} on {@code c} in the background and returns once the client is queued and
+     * the connect launched for it has failed (or the query has already ended).
+     */
+    private static CompletableFuture<String> queueWhilePostgresIsDown(PoolerFixture pgsvc, Connection c, String sql)
+            throws Exception {
+        cluster.primary().stop();
+        Await.until(DEADLINE, "pgsvc has dropped the servers of the stopped PostgreSQL",
+                () -> poolServers(pgsvc) == 0);
+        CompletableFuture<String> waiting = CompletableFuture.supplyAsync(() -> queryOrError(c, sql));
+        Await.until(DEADLINE, "the client waits for a server", () -> waiting.isDone()
+                || showPools(pgsvc).get("cl_waiting") == 1);
+        // It was queued and a connect launched in the same step; no connect in progress means it failed.
+        Await.until(DEADLINE, "the connect for the waiting client has failed",
+                () -> waiting.isDone() || showPools(pgsvc).get("sv_login") == 0);
+        return waiting;
+    }
+
     /** No client left, and pgsvc and PostgreSQL count the same server connections, within the pool's size. */
     private static void assertPoolAgrees(PoolerFixture pgsvc) {
         Await.until(DEADLINE, "SHOW POOLS and pg_stat_activity count the same servers, at most " + POOL_SIZE, () -> {
             Map<String, Integer> pool = showPools(pgsvc);
-            int servers = poolServers(pool);
+            int servers = ConsoleQueries.servers(pool);
             return pool.get("cl_active") == 0 && pool.get("cl_waiting") == 0 && servers >= 1
                     && servers <= POOL_SIZE && servers == backends();
         });
     }
 
     private static int poolServers(PoolerFixture pgsvc) throws SQLException {
-        return poolServers(showPools(pgsvc));
-    }
-
-    private static int poolServers(Map<String, Integer> pool) {
-        return pool.get("sv_active") + pool.get("sv_idle") + pool.get("sv_used") + pool.get("sv_tested")
-                + pool.get("sv_login");
+        return ConsoleQueries.servers(showPools(pgsvc));
     }
 
     /** The counts of SHOW POOLS for this class's pool (all zero when it is not listed). */
     private static Map<String, Integer> showPools(PoolerFixture pgsvc) throws SQLException {
-        Map<String, Integer> counts = new LinkedHashMap<>();
-        for (String column : new String[] {"cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used",
-            "sv_tested", "sv_login"}) {
-            counts.put(column, 0);
-        }
-        try (Connection c = ConsoleQueries.console(pgsvc); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SHOW POOLS")) {
-            while (rs.next()) {
-                if (rs.getString("database").equals(PgCluster.DATABASE) && rs.getString("user").equals(ROLE)) {
-                    for (String column : counts.keySet()) {
-                        counts.put(column, rs.getInt(column));
-                    }
-                }
-            }
-        }
-        return counts;
+        return ConsoleQueries.poolCounts(pgsvc, PgCluster.DATABASE::equals, ROLE);
     }
 }
