@@ -114,8 +114,7 @@ class ServerLimitsTest {
             Thread sampler = new Thread(() -> {
                 while (running.get()) {
                     try {
-                        max.accumulateAndGet(TestRoles.backends("pgsvc_lim_a") + TestRoles.backends("pgsvc_lim_b"),
-                                Math::max);
+                        max.accumulateAndGet(TestRoles.backendsOfEither("pgsvc_lim_a", "pgsvc_lim_b"), Math::max);
                     } catch (SQLException e) {
                         errors.add(e);
                         return;

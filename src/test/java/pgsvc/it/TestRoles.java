@@ -50,6 +50,14 @@ final class TestRoles {
         return count("SELECT count(*) FROM pg_stat_activity WHERE usename = ?", role);
     }
 
+    /**
+     * Backends of either role, counted in one look at pg_stat_activity: two separate counts are taken a login apart,
+     * long enough for a server of one role to close and one of the other to log in between them.
+     */
+    static int backendsOfEither(String role, String otherRole) throws SQLException {
+        return count("SELECT count(*) FROM pg_stat_activity WHERE usename IN (?, ?)", role, otherRole);
+    }
+
     /** Backends of {@code role} on the primary in state {@code state} (e.g. "idle in transaction"). */
     static int backends(String role, String state) throws SQLException {
         return count("SELECT count(*) FROM pg_stat_activity WHERE usename = ? AND state = ?", role, state);
