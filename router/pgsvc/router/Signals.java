@@ -5,6 +5,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 /**
  * PgBouncer's signals: HUP reload, INT safe shutdown (wait for servers), TERM wait for clients (1.23+), a second
@@ -50,7 +51,12 @@ final class Signals {
 
     private static void handle(String name, Runnable action) {
         try {
-            Signal.handle(new Signal(name), s -> action.run());
+            if (Signal.handle(new Signal(name), s -> action.run()) == SignalHandler.SIG_IGN) {
+                // HotSpot leaves a signal that was ignored at exec ignored (and says so only through this return
+                // value): a shell without job control does that to INT for "pgsvc &", nohup to HUP.
+                log.warn("SIG{} was ignored by the process that started pgsvc, and stays ignored: start pgsvc "
+                        + "without that (as a service, or through \"env --default-signal={}\")", name, name);
+            }
         } catch (IllegalArgumentException e) {
             log.warn("cannot handle SIG{}: {}", name, e.getMessage());
         }

@@ -52,9 +52,22 @@ class JarTest {
         System.out.println("JarTest runs pgsvc " + (jarIsCurrent() ? "from " + JAR : "from the test classpath"));
     }
 
-    /** The command that runs pgsvc's main, with {@code args} after it. */
+    /**
+     * The command that runs pgsvc's main, with {@code args} after it. The signals pgsvc handles are reset to their
+     * defaults first, as systemd starts it: a test run started in the background inherits INT ignored (and under
+     * nohup HUP), which the JVM then leaves ignored.
+     */
+    static final String HANDLED_SIGNALS = "HUP,INT,TERM,USR1,USR2";
+
     static List<String> command(String... args) {
+        return commandWithSignals("--default-signal=" + HANDLED_SIGNALS, args);
+    }
+
+    /** The same with another option of env(1) for the signals, such as {@code --ignore-signal=INT}. */
+    static List<String> commandWithSignals(String signals, String... args) {
         List<String> cmd = new ArrayList<>();
+        cmd.add("env");
+        cmd.add(signals);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Xmx256m");
         if (jarIsCurrent()) {

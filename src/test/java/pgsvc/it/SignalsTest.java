@@ -1,6 +1,7 @@
 package pgsvc.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -10,6 +11,8 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
@@ -50,13 +53,20 @@ class SignalsTest {
     }
 
     private static Running start() throws Exception {
+        return start(JarTest.command("pooler.ini"));
+    }
+
+    /** Starts pgsvc with {@code command} (its last argument, the ini file, is put in this test's directory). */
+    private static Running start(List<String> command) throws Exception {
         Path dir = Files.createTempDirectory("pgsvc-signals");
         Files.writeString(dir.resolve("userlist.txt"), PoolerFixture.USERLIST);
         int port = PoolerFixture.freePort();
         Path ini = dir.resolve("pooler.ini");
         Files.writeString(ini, ini(port, dir, ""));
         Path log = dir.resolve("out.log");
-        Process p = new ProcessBuilder(JarTest.command(ini.toString())).redirectErrorStream(true)
+        List<String> cmd = new ArrayList<>(command);
+        cmd.set(cmd.size() - 1, ini.toString());
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).start();
         Running r = new Running(p, dir, ini, log, port);
         Await.until(DEADLINE, "pgsvc listens", () -> !p.isAlive() || r.logText().contains("process up"));
@@ -115,6 +125,22 @@ class SignalsTest {
             assertTrue(r.process().waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS), r.logText());
             assertEquals(0, r.process().exitValue());
             assertTrue(r.logText().contains("got SIGINT"), r.logText());
+        }
+    }
+
+    /**
+     * A pgsvc started with INT ignored (as a shell without job control starts "pgsvc &") cannot take it back on
+     * the JVM: it says so at start, and INT leaves it running.
+     */
+    @Test
+    void anIntIgnoredAtStartIsReportedAndChangesNothing() throws Exception {
+        try (Running r = start(JarTest.commandWithSignals("--ignore-signal=INT", "pooler.ini"))) {
+            Await.until(DEADLINE, "the warning is logged", () -> r.logText().contains("SIGINT was ignored"));
+            r.signal("INT");
+            assertEquals("pgsvc", psql(r, "pgsvc").value(), r.logText());
+            assertTrue(r.process().isAlive(), r.logText());
+            assertFalse(r.logText().contains("got SIGINT"), r.logText());
+            assertFalse(r.logText().contains("SIGTERM was ignored"), r.logText());
         }
     }
 }
