@@ -1132,6 +1132,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         s.unassign();
         boolean clean = txStatus == 'I' && expectedReadyForQuery == 0 && !unsynced && !settingVars
                 && (!tracking || statements.idle());
+        if (!clean && log.isDebugEnabled()) {
+            // What was outstanding, for a hang's post-mortem: which side the link was waiting on when it ended.
+            log.debug("{} leaves a server that is not ready: status {}, {} ReadyForQuery due, unsynced {}, "
+                    + "setting vars {}, statement answers due {}, {} batches held back, server writable {}", who(),
+                    (char) txStatus, expectedReadyForQuery, unsynced, settingVars, tracking && !statements.idle(),
+                    pending.size(), s.channel().isWritable());
+        }
         unlinkStatements();
         if (!clean) {
             // The pool learns of it when the channel closes; a server that is closing is never handed out.

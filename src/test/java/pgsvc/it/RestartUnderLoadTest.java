@@ -18,8 +18,10 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -141,8 +143,13 @@ class RestartUnderLoadTest {
                 cluster.primary().start();
 
                 // Without RELOAD or RECONNECT: the pool's own login retry brings the queued clients their servers.
-                Await.until(DEADLINE, "a transaction queued across the restart is committed by the restarted server",
-                        () -> load.queuedAcrossRestart.get() > 0);
+                try {
+                    Await.until(DEADLINE, "a transaction queued across the restart is committed by the restarted "
+                            + "server", () -> load.queuedAcrossRestart.get() > 0);
+                } catch (IllegalStateException e) {
+                    throw new AssertionError(e.getMessage() + "\nfailures so far: " + load.failed + "\n"
+                            + snapshot(pgsvc), e);
+                }
                 load.phase = Phase.RECOVERED;
                 load.resume.countDown();
                 Await.until(DEADLINE, "every client commits " + ROUNDS + " transactions after the restart",
@@ -289,6 +296,8 @@ class RestartUnderLoadTest {
         /** Transactions begun before the restart and committed by the restarted server: they waited in pgsvc. */
         final AtomicInteger queuedAcrossRestart = new AtomicInteger();
         final CountDownLatch resume = new CountDownLatch(1);
+        /** Every client's failures as they happen, for a report while the clients still run. */
+        final Queue<Failure> failed = new ConcurrentLinkedQueue<>();
         volatile Phase phase = Phase.LOAD;
         volatile boolean stopping;
 
@@ -330,7 +339,9 @@ class RestartUnderLoadTest {
                             queuedAcrossRestart.incrementAndGet();
                         }
                     } catch (SQLException e) {
-                        failures.add(failure(client, seq, began, phase, e));
+                        Failure f = failure(client, seq, began, phase, e);
+                        failures.add(f);
+                        failed.add(f);
                         closeQuietly(c);
                         c = null;
                         if (!resume.await(DEADLINE.toSeconds(), TimeUnit.SECONDS)) {
@@ -536,6 +547,45 @@ class RestartUnderLoadTest {
             return pool.get("cl_active") == 0 && pool.get("cl_waiting") == 0 && servers >= 1
                     && servers <= POOL_SIZE && servers == backends();
         });
+    }
+
+    /**
+     * What the pool's clients and servers, and their backends, are doing: for a failure report of a pool that stopped
+     * moving (a backend idle in transaction waits on pgsvc or its client, an active one on a lock or the server).
+     */
+    private static String snapshot(PoolerFixture pgsvc) {
+        StringBuilder s = new StringBuilder();
+        try (Connection c = ConsoleQueries.console(pgsvc); Statement st = c.createStatement()) {
+            for (String show : new String[] {"SHOW POOLS", "SHOW CLIENTS", "SHOW SERVERS"}) {
+                s.append(show).append(":\n");
+                rows(st, show, s);
+            }
+        } catch (SQLException e) {
+            s.append("console: ").append(e).append('\n');
+        }
+        try (Connection c = superuser(); Statement st = c.createStatement()) {
+            s.append("pg_stat_activity:\n");
+            rows(st, "SELECT pid, client_port, state, wait_event_type, wait_event, backend_xid,"
+                    + " now() - xact_start AS xact_age, query FROM pg_stat_activity WHERE usename = '" + ROLE + "'", s);
+            s.append("pg_locks not granted:\n");
+            rows(st, "SELECT pid, locktype, mode, relation::regclass FROM pg_locks WHERE NOT granted", s);
+        } catch (SQLException e) {
+            s.append("PostgreSQL: ").append(e).append('\n');
+        }
+        return s.toString();
+    }
+
+    private static void rows(Statement st, String sql, StringBuilder out) throws SQLException {
+        try (ResultSet rs = st.executeQuery(sql)) {
+            int columns = rs.getMetaData().getColumnCount();
+            while (rs.next()) {
+                out.append(' ');
+                for (int i = 1; i <= columns; i++) {
+                    out.append(' ').append(rs.getMetaData().getColumnLabel(i)).append('=').append(rs.getString(i));
+                }
+                out.append('\n');
+            }
+        }
     }
 
     private static int poolServers(PoolerFixture pgsvc) throws SQLException {
