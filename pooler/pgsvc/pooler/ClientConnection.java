@@ -462,7 +462,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
     private String startupParameter(String key, String value) {
         int idx = pooler.trackedParams().indexOf(key);
         if (idx >= 0) {
-            vars[idx] = value;
+            vars[idx] = pooler.trackedParams().canonical(value);
             return null;
         }
         if (pooler.config().ignoreStartupParameters().contains(key.toLowerCase(Locale.ROOT))) {
@@ -501,7 +501,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             if (idx < 0) {
                 return "unsupported startup parameter in options: " + name;
             }
-            vars[idx] = setting.substring(eq + 1);
+            vars[idx] = pooler.trackedParams().canonical(setting.substring(eq + 1));
         }
         return null;
     }

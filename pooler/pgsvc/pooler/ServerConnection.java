@@ -448,9 +448,10 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     /** Records a ParameterStatus this server sent; returns the tracked index, or -1 if not tracked. */
     int trackParameter(ByteBuf frame) {
         ParameterStatus ps = Messages.readParameterStatus(frame);
-        int idx = pool.pooler.trackedParams().indexOf(ps.name());
+        TrackedParams params = pool.pooler.trackedParams();
+        int idx = params.indexOf(ps.name());
         if (idx >= 0) {
-            tracked[idx] = ps.value();
+            tracked[idx] = params.canonical(ps.value());
         }
         return idx;
     }

@@ -3,6 +3,7 @@ package pgsvc.pooler;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The parameters that follow a client from server to server (PgBouncer's varcache): the client's values are kept here
@@ -14,8 +15,13 @@ final class TrackedParams {
             "client_encoding", "DateStyle", "TimeZone", "standard_conforming_strings", "application_name",
             "default_transaction_read_only");
 
+    /** Bound on {@link #canonical}'s table: values past it (many distinct application_names) are kept as they are. */
+    private static final int CANONICAL_LIMIT = 4096;
+
     private final String[] names;
     private final String[] lowerNames;
+    /** One instance per distinct value, so that a server and a client that agree usually hold the same String. */
+    private final ConcurrentHashMap<String, String> canonical = new ConcurrentHashMap<>();
 
     TrackedParams(List<String> extra) {
         List<String> all = new ArrayList<>(ALWAYS);
@@ -58,6 +64,25 @@ final class TrackedParams {
         return -1;
     }
 
+    /**
+     * The shared instance of a value: set at login (a server's ParameterStatus, a client's startup parameter), so
+     * that the comparison at every hand-off is usually an identity check rather than a case-insensitive compare.
+     */
+    String canonical(String value) {
+        if (value == null) {
+            return null;
+        }
+        String known = canonical.get(value);
+        if (known != null) {
+            return known;
+        }
+        if (canonical.size() >= CANONICAL_LIMIT) {
+            return value;
+        }
+        known = canonical.putIfAbsent(value, value);
+        return known != null ? known : value;
+    }
+
     String[] newValues() {
         return new String[names.length];
     }
@@ -70,7 +95,8 @@ final class TrackedParams {
         StringBuilder sql = null;
         for (int i = 0; i < names.length; i++) {
             String want = client[i];
-            if (want == null || want.equalsIgnoreCase(server[i] == null ? "" : server[i])) {
+            String has = server[i];
+            if (want == null || want == has || want.equalsIgnoreCase(has == null ? "" : has)) {
                 continue;
             }
             if (sql == null) {
