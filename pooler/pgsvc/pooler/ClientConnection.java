@@ -619,7 +619,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             int idx = tracked.indexOf(p.getKey());
             if (idx >= 0) {
                 if (vars[idx] == null) {
-                    vars[idx] = p.getValue();
+                    vars[idx] = tracked.canonical(p.getValue());
                 }
                 Messages.parameterStatus(out, p.getKey(), vars[idx]);
             } else {

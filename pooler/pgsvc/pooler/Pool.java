@@ -36,8 +36,6 @@ final class Pool {
      * next transaction.
      */
     private final AtomicInteger clients;
-    /** When each idle server went idle (nanoTime), for server_idle_timeout and eviction. */
-    private final java.util.IdentityHashMap<ServerConnection, Long> idleSince = new java.util.IdentityHashMap<>();
     /** When the server takeIdle last returned went idle (executor-confined). */
     private long takenIdleSince;
     private boolean used;
@@ -82,7 +80,6 @@ final class Pool {
             for (ArrayDeque<ServerConnection> list : idle) {
                 ServerConnection server;
                 while ((server = list.pollFirst()) != null) {
-                    idleSince.remove(server);
                     server.close("pause");
                 }
             }
@@ -249,7 +246,6 @@ final class Pool {
                 active--;
             } else {
                 idle[server.loopIndex()].remove(server);
-                idleSince.remove(server);
             }
             pooler.serverSlotFreed(this);
             if (!waiters.isEmpty() && !paused) {
@@ -298,7 +294,7 @@ final class Pool {
             handOff(waiter, server);
             return;
         }
-        idleSince.put(server, System.nanoTime());
+        server.idleSince = System.nanoTime();
         if (settings.roundRobin()) {
             idle[server.loopIndex()].addLast(server);
         } else {
@@ -316,8 +312,7 @@ final class Pool {
             server = idle[i].pollFirst();
         }
         if (server != null) {
-            Long since = idleSince.remove(server);
-            takenIdleSince = since == null ? System.nanoTime() : since;
+            takenIdleSince = server.idleSince;
         }
         return server;
     }
@@ -417,16 +412,15 @@ final class Pool {
     void evictOneIdle() {
         exec.execute(() -> {
             ServerConnection oldest = null;
-            long oldestSince = Long.MAX_VALUE;
-            for (java.util.Map.Entry<ServerConnection, Long> e : idleSince.entrySet()) {
-                if (e.getValue() < oldestSince) {
-                    oldest = e.getKey();
-                    oldestSince = e.getValue();
+            for (ArrayDeque<ServerConnection> list : idle) {
+                for (ServerConnection server : list) {
+                    if (oldest == null || server.idleSince - oldest.idleSince < 0) {
+                        oldest = server;
+                    }
                 }
             }
             if (oldest != null) {
                 idle[oldest.loopIndex()].remove(oldest);
-                idleSince.remove(oldest);
                 oldest.close("evicted for another pool (max_db_connections/max_user_connections)");
             }
         });
@@ -454,16 +448,15 @@ final class Pool {
                 emptySince = 0;
             }
             long idleTimeout = TimeUnit.MICROSECONDS.toNanos(settings.idleTimeoutMicros());
-            for (java.util.Iterator<java.util.Map.Entry<ServerConnection, Long>> it = idleSince.entrySet().iterator();
-                    it.hasNext(); ) {
-                java.util.Map.Entry<ServerConnection, Long> e = it.next();
-                ServerConnection server = e.getKey();
-                boolean idleTooLong = idleTimeout > 0 && now - e.getValue() > idleTimeout
-                        && servers > settings.minPoolSize();
-                if (idleTooLong || server.expired()) {
-                    it.remove();
-                    idle[server.loopIndex()].remove(server);
-                    server.close(idleTooLong ? "server idle timeout" : "server lifetime over");
+            for (ArrayDeque<ServerConnection> list : idle) {
+                for (Iterator<ServerConnection> it = list.iterator(); it.hasNext(); ) {
+                    ServerConnection server = it.next();
+                    boolean idleTooLong = idleTimeout > 0 && now - server.idleSince > idleTimeout
+                            && servers > settings.minPoolSize();
+                    if (idleTooLong || server.expired()) {
+                        it.remove();
+                        server.close(idleTooLong ? "server idle timeout" : "server lifetime over");
+                    }
                 }
             }
             int min = Math.min(settings.minPoolSize(), settings.poolSize() == 0 ? Integer.MAX_VALUE
@@ -495,7 +488,6 @@ final class Pool {
                 for (Iterator<ServerConnection> it = list.iterator(); it.hasNext(); ) {
                     ServerConnection server = it.next();
                     it.remove();
-                    idleSince.remove(server);
                     server.close(reason);
                 }
             }

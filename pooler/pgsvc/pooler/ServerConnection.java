@@ -52,6 +52,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
 
     /** Set and read only inside the pool's executor. */
     boolean inUse;
+    /** When it last went idle in the pool (nanoTime), for server_idle_timeout, eviction and server_check_delay. */
+    long idleSince;
 
     private volatile Phase phase = Phase.CONNECTING;
     private volatile ClientConnection client;
