@@ -52,13 +52,14 @@ class JarTest {
         System.out.println("JarTest runs pgsvc " + (jarIsCurrent() ? "from " + JAR : "from the test classpath"));
     }
 
+    /** The signals pgsvc handles. */
+    private static final String HANDLED_SIGNALS = "HUP,INT,TERM,USR1,USR2";
+
     /**
      * The command that runs pgsvc's main, with {@code args} after it. The signals pgsvc handles are reset to their
      * defaults first, as systemd starts it: a test run started in the background inherits INT ignored (and under
      * nohup HUP), which the JVM then leaves ignored.
      */
-    static final String HANDLED_SIGNALS = "HUP,INT,TERM,USR1,USR2";
-
     static List<String> command(String... args) {
         return commandWithSignals("--default-signal=" + HANDLED_SIGNALS, args);
     }

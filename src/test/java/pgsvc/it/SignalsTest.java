@@ -11,9 +11,9 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -53,20 +53,18 @@ class SignalsTest {
     }
 
     private static Running start() throws Exception {
-        return start(JarTest.command("pooler.ini"));
+        return start(JarTest::command);
     }
 
-    /** Starts pgsvc with {@code command} (its last argument, the ini file, is put in this test's directory). */
-    private static Running start(List<String> command) throws Exception {
+    /** Starts pgsvc with the command {@code command} makes for the ini file. */
+    private static Running start(Function<String, List<String>> command) throws Exception {
         Path dir = Files.createTempDirectory("pgsvc-signals");
         Files.writeString(dir.resolve("userlist.txt"), PoolerFixture.USERLIST);
         int port = PoolerFixture.freePort();
         Path ini = dir.resolve("pooler.ini");
         Files.writeString(ini, ini(port, dir, ""));
         Path log = dir.resolve("out.log");
-        List<String> cmd = new ArrayList<>(command);
-        cmd.set(cmd.size() - 1, ini.toString());
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+        Process p = new ProcessBuilder(command.apply(ini.toString())).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).start();
         Running r = new Running(p, dir, ini, log, port);
         Await.until(DEADLINE, "pgsvc listens", () -> !p.isAlive() || r.logText().contains("process up"));
@@ -134,7 +132,7 @@ class SignalsTest {
      */
     @Test
     void anIntIgnoredAtStartIsReportedAndChangesNothing() throws Exception {
-        try (Running r = start(JarTest.commandWithSignals("--ignore-signal=INT", "pooler.ini"))) {
+        try (Running r = start(ini -> JarTest.commandWithSignals("--ignore-signal=INT", ini))) {
             Await.until(DEADLINE, "the warning is logged", () -> r.logText().contains("SIGINT was ignored"));
             r.signal("INT");
             assertEquals("pgsvc", psql(r, "pgsvc").value(), r.logText());
