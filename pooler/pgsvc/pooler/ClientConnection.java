@@ -706,6 +706,12 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         if (state != State.WAITING && state != State.WAIT_WELCOME && state != State.ROUTING) {
             return;
         }
+        if (state != State.ROUTING && !pool.isRetired()) {
+            // Still in the queue of a pool that serves its route: a topology callback left over from awaitMember
+            // (registered, then made moot by the member found at once) must not queue the client a second time.
+            // A retired pool's waiters are taken out of its queue before they are rerouted.
+            return;
+        }
         if (waitTimer != null) {
             waitTimer.cancel(false);
             waitTimer = null;

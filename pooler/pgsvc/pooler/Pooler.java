@@ -1014,6 +1014,15 @@ public final class Pooler {
             }
         }
         pgsvc.protocol.ErrorFields forced = pgsvc.protocol.ErrorFields.fatal("08P01", "admin forced disconnect");
+        withClient(id, c -> c.fail(forced), done);
+    }
+
+    /**
+     * Runs {@code action} on the logged-in client of SHOW CLIENTS's id {@code id}, on its event loop; {@code done}
+     * learns whether there was one, once every loop has looked.
+     */
+    void withClient(long id, java.util.function.Consumer<ClientConnection> action,
+            java.util.function.Consumer<Boolean> done) {
         AtomicInteger left = new AtomicInteger(loops.length);
         java.util.concurrent.atomic.AtomicBoolean found = new java.util.concurrent.atomic.AtomicBoolean();
         for (int i = 0; i < loops.length; i++) {
@@ -1023,7 +1032,7 @@ public final class Pooler {
                     String list = c.listName();
                     if (c.id() == id && list != null && !list.equals("login")) {
                         found.set(true);
-                        c.fail(forced);
+                        action.accept(c);
                     }
                 }
                 if (left.decrementAndGet() == 0) {
