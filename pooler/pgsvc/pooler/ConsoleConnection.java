@@ -1,6 +1,7 @@
 package pgsvc.pooler;
 
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -648,7 +649,20 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
                         "max_connections", INT4, "current_connections", INT4, "max_client_connections", INT4,
                         "current_client_connections", INT4, "paused", INT4, "disabled", INT4);
                 pgsvc.pooler.config.Config c = pooler.config();
-                for (pgsvc.pooler.config.DatabaseEntry db : c.databases().values()) {
+                // As PgBouncer: the `*` entry is not listed, the databases it made up are, while they have a pool.
+                List<DatabaseEntry> listed = new ArrayList<>();
+                for (DatabaseEntry db : c.databases().values()) {
+                    if (!db.name().equals(DatabaseEntry.WILDCARD)) {
+                        listed.add(db);
+                    }
+                }
+                for (String name : pooler.autodbNames()) {
+                    DatabaseEntry db = c.database(name);
+                    if (db != null) {
+                        listed.add(db);
+                    }
+                }
+                for (DatabaseEntry db : listed) {
                     t.row(db.name(), db.hosts().isEmpty() ? null : String.join(",", db.hosts()), db.port(),
                             db.dbname() != null ? db.dbname() : db.name(), db.user(),
                             db.poolSize() != null ? db.poolSize() : c.defaultPoolSize(),

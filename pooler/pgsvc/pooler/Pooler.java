@@ -770,6 +770,18 @@ public final class Pooler {
         }
     }
 
+    /** The databases the {@code *} entry made up that have a pool now (PgBouncer's autodbs), sorted. */
+    List<String> autodbNames() {
+        Config c = config;
+        java.util.TreeSet<String> names = new java.util.TreeSet<>();
+        for (PoolKey key : pools.keySet()) {
+            if (key.endpoint() == null && !c.databases().containsKey(key.database())) {
+                names.add(key.database());
+            }
+        }
+        return new ArrayList<>(names);
+    }
+
     /** Server connections of one database (all its pools), for SHOW DATABASES's current_connections. */
     int serverCount(String database) {
         AtomicInteger n = dbServers.get(database);

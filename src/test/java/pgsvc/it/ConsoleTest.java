@@ -1,6 +1,7 @@
 package pgsvc.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.sql.Connection;
@@ -12,6 +13,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -78,6 +80,32 @@ class ConsoleTest {
         assertEquals("key|value|default|changeable", header("SHOW CONFIG"));
         assertTrue(admin("SHOW CONFIG").stdout().contains("default_pool_size|1|20|yes"));
         assertTrue(admin("SHOW STATE").stdout().contains("paused|no"));
+    }
+
+    /** As PgBouncer: the `*` entry is not a database of SHOW DATABASES; a database it made up is, once in use. */
+    @Test
+    void showDatabasesListsTheDatabasesTheWildcardMadeNotTheWildcard() throws Exception {
+        List<String> before = databaseNames();
+        assertTrue(before.contains("pgsvc") && before.contains("pgbouncer"), before::toString);
+        assertFalse(before.contains("*"), before::toString);
+        assertFalse(before.contains("postgres"), before::toString);
+        try (Connection c = pgsvc.connect("postgres", "pgsvc_md5", "md5pass", new Properties());
+             Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT current_database()")) {
+            assertTrue(rs.next());
+            assertEquals("postgres", rs.getString(1));
+            String row = admin("SHOW DATABASES").stdout().lines().filter(l -> l.startsWith("postgres|"))
+                    .findFirst().orElse("");
+            // name|host|port|database|...: the autodb has the `*` entry's host and port and its own name.
+            assertTrue(row.startsWith("postgres|127.0.0.1|" + PgCluster.shared().primary().port() + "|postgres|"),
+                    () -> admin("SHOW DATABASES").stdout());
+        }
+        assertFalse(databaseNames().contains("*"));
+    }
+
+    /** The name column of SHOW DATABASES (psql -A -t: rows only, columns split by |). */
+    private static List<String> databaseNames() {
+        return admin("SHOW DATABASES").stdout().lines().filter(l -> l.contains("|"))
+                .map(l -> l.substring(0, l.indexOf('|'))).toList();
     }
 
     @Test
