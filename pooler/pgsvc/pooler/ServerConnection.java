@@ -106,16 +106,16 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 server.phase = Phase.CLOSED;
                 log.warn("S-{}: {} connect to {}:{} failed: {}", server.id, pool.key, s.host(), s.port(),
                         f.cause().getMessage());
-                // A name that does not resolve is cached as PgBouncer words it (the log line above has the detail).
+                // Cached as PgBouncer words it (the log line above has the detail): clients' retry logic matches it.
                 pool.serverConnectFailed(server, f.cause() instanceof UnknownHostException
-                        ? "server DNS lookup failed" : "could not connect to server: " + f.cause().getMessage());
+                        ? "server DNS lookup failed" : "connect failed");
             }
         });
         // The login must finish within server_connect_timeout too, not just the TCP (and TLS) handshake.
         loop.schedule(() -> {
             Phase p = server.phase;
             if (p == Phase.LOGIN || p == Phase.CONNECTING && connected.channel().isActive()) {
-                server.close("server connect timeout");
+                server.close("connect timeout");
             }
         }, Math.max(1, s.connectTimeoutMicros()), TimeUnit.MICROSECONDS);
     }
