@@ -372,7 +372,7 @@ final class AuthQuery {
             // Logging in must finish within server_connect_timeout too, not just the TCP handshake.
             set.loop.schedule(() -> {
                 if (phase == Phase.CONNECTING || phase == Phase.LOGIN) {
-                    close("server connect timeout");
+                    close("connect timeout");
                 }
             }, Math.max(1, timeout), TimeUnit.MICROSECONDS);
         }
