@@ -19,9 +19,9 @@ PGSVC_JAVA_OPTS=${PGSVC_JAVA_OPTS:-}
 # pgsvc's JVM in the benchmarks: the launcher settings of conf/pgsvc.service and the README. Shenandoah: its pauses
 # are short root scans, mostly under a millisecond and under 6 ms in 95 of 97 in a full benchmark (two were
 # stretched to 15 and 30 ms by the scheduler on saturated cores), where the stop-the-world young collections of G1
-# (the default), Parallel and Serial took 9-76 ms on the 2-core machine under load. Its compact mode keeps RSS near what is live (a cycle at least every 30 s, emptied regions back to the OS
-# after 1 s), and it keeps compressed references, which JDK 17's ZGC does not. perf/gc.sh and perf/RESULTS.md have
-# the figures.
+# (the default), Parallel and Serial took 9-76 ms on the 2-core machine under load. Its compact mode keeps RSS near
+# what is live (a cycle at least every 30 s, emptied regions back to the OS after 1 s), and it keeps compressed
+# references, which JDK 17's ZGC does not. perf/gc.sh and perf/RESULTS.md have the figures.
 PGSVC_BENCH_JAVA_OPTS="-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m"
 
 die() { echo "$NAME: $*" >&2; exit 1; }
