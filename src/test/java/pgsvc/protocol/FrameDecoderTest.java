@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static pgsvc.protocol.TestBuffers.buffer;
@@ -31,7 +32,7 @@ class FrameDecoderTest {
             hex("0000")));
 
     @Test
-    void oneFrameIsOneBatchSharingTheInputBuffer() {
+    void aReadOfWholeFramesIsPassedOnAsItIs() {
         EmbeddedChannel channel = new EmbeddedChannel(new FrameDecoder());
         ByteBuf input = buffer(READY_FOR_QUERY);
 
@@ -39,7 +40,8 @@ class FrameDecoderTest {
         ByteBuf batch = channel.readInbound();
 
         assertArrayEquals(READY_FOR_QUERY, bytes(batch));
-        // No copy: the batch is a slice holding the input alive, and releasing the batch frees the input.
+        // No copy and no slice: the batch is the input, and releasing the batch frees it.
+        assertSame(input, batch);
         assertEquals(1, input.refCnt());
         assertTrue(batch.release());
         assertEquals(0, input.refCnt());
@@ -113,6 +115,46 @@ class FrameDecoderTest {
             assertArrayEquals(frame, bytes(batch));
             batch.release();
         }
+        assertFalse(channel.finish());
+    }
+
+    @Test
+    void aFrameSpreadOverManyReadsIsJoinedWithoutLeaks() {
+        EmbeddedChannel channel = new EmbeddedChannel(new FrameDecoder());
+        byte[] data = frame('D', new byte[5000]);
+        byte[] stream = concat(SYNC, data, READY_FOR_QUERY);
+        List<ByteBuf> reads = new ArrayList<>();
+        for (int i = 0; i < stream.length; i += 700) {
+            ByteBuf read = buffer(Arrays.copyOfRange(stream, i, Math.min(stream.length, i + 700)));
+            reads.add(read);
+            channel.writeInbound(read);
+        }
+
+        assertArrayEquals(stream, drainBatches(channel));
+        assertFalse(channel.finish());
+        for (ByteBuf read : reads) {
+            assertEquals(0, read.refCnt());
+        }
+    }
+
+    @Test
+    void withAutoReadOffAReadThatMadeNoFrameAsksForTheNext() {
+        EmbeddedChannel channel = new EmbeddedChannel(new FrameDecoder());
+        channel.config().setAutoRead(false);
+        int[] reads = new int[1];
+        channel.pipeline().addFirst(new io.netty.channel.ChannelOutboundHandlerAdapter() {
+            @Override
+            public void read(io.netty.channel.ChannelHandlerContext ctx) {
+                reads[0]++;
+                ctx.read();
+            }
+        });
+
+        channel.writeInbound(buffer(Arrays.copyOf(QUERY, 3)));
+        assertEquals(1, reads[0], "a partial frame asks for more");
+        channel.writeInbound(buffer(Arrays.copyOfRange(QUERY, 3, QUERY.length)));
+        assertEquals(1, reads[0], "a whole frame leaves reading to whoever takes it");
+        assertArrayEquals(QUERY, drainBatches(channel));
         assertFalse(channel.finish());
     }
 
