@@ -177,6 +177,7 @@ public final class Pooler {
                         ? () -> t.newClientHandler(ch.alloc()) : null;
                 ch.pipeline().addLast("startup", new StartupDecoder(maxStartupPacket(), maxPacketSize(), directTls));
                 ch.pipeline().addLast("client", new ClientConnection(Pooler.this, route));
+                WriteThrough.addTo(ch);
             }
         };
     }

@@ -95,6 +95,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 ServerTlsNegotiator.addTo(ch.pipeline(), tls, host, s.port());
                 ch.pipeline().addLast(FrameDecoder.NAME, new FrameDecoder(pooler.maxPacketSize()));
                 ch.pipeline().addLast("server", server);
+                WriteThrough.addTo(ch);
             }
         };
         ChannelFuture connected = pooler.connect(loop, host, s.port(), timeoutMillis, init);
