@@ -933,7 +933,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         pendingBytes = 0;
         channel.config().setAutoRead(true);
         if (!sent) {
-            maybeRelease();
+            maybeRelease(System.nanoTime());
         }
     }
 
@@ -997,6 +997,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         out.begin(batch);
         int end = batch.writerIndex();
         boolean releasable = false;
+        long now = 0;
         for (int i = batch.readerIndex(); i < end; ) {
             int length = FrameDecoder.frameLength(batch, i);
             byte type = batch.getByte(i);
@@ -1019,7 +1020,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
                 releasable = expectedReadyForQuery == 0 && !unsynced;
                 if (releasable) {
                     // PgBouncer's accounting: nothing outstanding ends a query, and an idle status a transaction.
-                    long now = System.nanoTime();
+                    now = System.nanoTime();
                     stats.queryDone(queryStart, now);
                     queryStart = 0;
                     if (txStatus == 'I') {
@@ -1052,7 +1053,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         }
         out.finish(end);
         if (releasable) {
-            maybeRelease();
+            maybeRelease(now);
         }
     }
 
@@ -1094,7 +1095,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         }
     }
 
-    private void maybeRelease() {
+    /** Gives the server back when nothing is outstanding on it; {@code now} is the time of its last answer. */
+    private void maybeRelease(long now) {
         if (mode == PoolMode.SESSION || txStatus != 'I' || expectedReadyForQuery != 0 || unsynced || settingVars
                 || tracking && !statements.idle()) {
             return;
@@ -1107,17 +1109,17 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         // The server goes back first: a client that answers this ReadyForQuery at once, from another connection,
         // must find it free. Then what was written for this client goes out, which the server's read-complete will
         // no longer do.
-        giveBack(s);
+        giveBack(s, now);
         channel.flush();
     }
 
     /** A clean server goes back to the pool, through the reset query when one applies to this pool mode. */
-    private void giveBack(ServerConnection s) {
+    private void giveBack(ServerConnection s, long now) {
         String reset = pool.settings.resetQuery();
         if (reset != null && !reset.isEmpty()) {
             s.reset(reset);
         } else {
-            pool.release(s);
+            pool.release(s, now);
         }
     }
 
@@ -1151,7 +1153,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             s.close("client disconnect while server was not ready");
             return;
         }
-        giveBack(s);
+        giveBack(s, System.nanoTime());
     }
 
     // ---- client-side timeouts ------------------------------------------------------------------------------------

@@ -145,7 +145,8 @@ final class Pool {
                     server.check(settings.checkQuery());
                     return;
                 }
-                handOff(client, server);
+                // The client's request is this hand-off's time, as PgBouncer's cached clock would have it.
+                handOff(client, server, client.requestNanos());
                 return;
             }
             if (!paused && loginError != null && servers == connecting) {
@@ -167,6 +168,11 @@ final class Pool {
 
     /** A server is free again (transaction end, reset done, or client gone while it was clean). */
     void release(ServerConnection server) {
+        release(server, System.nanoTime());
+    }
+
+    /** The same at {@code now} (System.nanoTime()), when the caller has just read the clock. */
+    void release(ServerConnection server, long now) {
         exec.execute(() -> {
             if (!server.inUse) {
                 return;
@@ -176,7 +182,7 @@ final class Pool {
             if (server.isClosed()) {
                 return;
             }
-            if (server.expired()) {
+            if (server.expired(now)) {
                 server.close("server lifetime over");
                 return;
             }
@@ -188,7 +194,7 @@ final class Pool {
                 server.close("obsolete connection");
                 return;
             }
-            offer(server);
+            offer(server, now);
         });
     }
 
@@ -202,7 +208,7 @@ final class Pool {
             if (server.isClosed()) {
                 return;
             }
-            offer(server);
+            offer(server, System.nanoTime());
         });
     }
 
@@ -284,17 +290,17 @@ final class Pool {
         });
     }
 
-    private void offer(ServerConnection server) {
+    private void offer(ServerConnection server, long now) {
         if (retired || paused) {
             server.close(paused ? "pause" : "server role changed");
             return;
         }
         ClientConnection waiter = waiters.pollFor(server.loopIndex());
         if (waiter != null) {
-            handOff(waiter, server);
+            handOff(waiter, server, now);
             return;
         }
-        server.idleSince = System.nanoTime();
+        server.idleSince = now;
         if (settings.roundRobin()) {
             idle[server.loopIndex()].addLast(server);
         } else {
@@ -323,10 +329,10 @@ final class Pool {
                 && System.nanoTime() - takenIdleSince >= TimeUnit.MICROSECONDS.toNanos(settings.checkDelayMicros());
     }
 
-    private void handOff(ClientConnection client, ServerConnection server) {
+    private void handOff(ClientConnection client, ServerConnection server, long now) {
         active++;
         server.inUse = true;
-        server.assign(client);
+        server.assign(client, now);
         EventLoop loop = client.loop();
         if (loop.inEventLoop()) {
             client.serverAssigned(server);
@@ -453,7 +459,7 @@ final class Pool {
                     ServerConnection server = it.next();
                     boolean idleTooLong = idleTimeout > 0 && now - server.idleSince > idleTimeout
                             && servers > settings.minPoolSize();
-                    if (idleTooLong || server.expired()) {
+                    if (idleTooLong || server.expired(now)) {
                         it.remove();
                         server.close(idleTooLong ? "server idle timeout" : "server lifetime over");
                     }

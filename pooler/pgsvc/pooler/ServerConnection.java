@@ -153,13 +153,14 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
         return closing || phase == Phase.CLOSED;
     }
 
-    boolean expired() {
-        return System.nanoTime() - createdNanos > lifetimeNanos;
+    /** Whether server_lifetime is over at {@code now} (System.nanoTime()). */
+    boolean expired(long now) {
+        return now - createdNanos > lifetimeNanos;
     }
 
-    void assign(ClientConnection client) {
+    void assign(ClientConnection client, long now) {
         this.client = client;
-        assignedNanos = System.nanoTime();
+        assignedNanos = now;
     }
 
     ClientConnection linkedClient() {
