@@ -14,7 +14,10 @@
 #   ROUNDS    alternation rounds (2); the table shows means over the rounds that did not fail
 #   SCALE     pgbench -i scale (10)                 JOBS     pgbench threads (2)
 #   TARGETS   "direct pgbouncer pgsvc"              IDLE     idle clients per pooler (10000; 0 skips)
-#   WARMUP    seconds of pgbench -S through each pooler after it starts, not reported (10): the JIT's work
+#   WARMUP    seconds of pgbench per mode and client count through each pooler after it starts, not reported
+#             (3; 0 skips): the JIT's work. One mode and count is not enough: the first logins, the first queueing
+#             at 1000 clients and the first extended-protocol run each send the JIT back to recompile hot code,
+#             which then costs pgsvc several µs of CPU per transaction for the length of a run.
 #   RAMP      seconds each run gets before its measured DURATION, for connecting (2 + clients / 50)
 #   PGSVC_JAVA_OPTS  pgsvc's JVM options (default: PGSVC_BENCH_JAVA_OPTS in perf/lib.sh, see below)
 #   PGSVC_JAR a jar to run as it is (no build)     PG_BIN   PostgreSQL's server binaries
@@ -48,7 +51,7 @@ SCALE=${SCALE:-10}
 JOBS=${JOBS:-2}
 TARGETS=${TARGETS:-"direct pgbouncer pgsvc"}
 IDLE=${IDLE:-10000}
-WARMUP=${WARMUP:-10}
+WARMUP=${WARMUP:-3}
 POOL_AUTH_TYPE=md5
 POOL_SIZE=20
 MAX_CLIENT_CONN=11000
@@ -103,16 +106,23 @@ start_poolers() {
 }
 start_poolers
 
-# Warm-up: pgsvc's first seconds go to the JIT compiler; PgBouncer gets the same for fairness.
+# Warm-up: pgsvc's first seconds of each kind of load go to the JIT compiler; PgBouncer gets the same for fairness.
 for target in $TARGETS; do
     [ "$WARMUP" -gt 0 ] || break
     case $target in pgbouncer) port=$PGBOUNCER_PORT ;; pgsvc) port=$PGSVC_PORT ;; *) continue ;; esac
-    log "warm-up: $WARMUP s of pgbench -S through $target"
-    PGPASSWORD=$BENCH_PASSWORD "$PGBENCH" -S -n -c 10 -j "$JOBS" -T "$WARMUP" -h 127.0.0.1 -p "$port" \
-        -U "$BENCH_USER" pgbench > "$WORK/warmup-$target.log" 2>&1 &
-    BENCH_PID=$!
-    wait "$BENCH_PID" || log "warm-up through $target failed: $(grep -m 1 -i error "$WORK/warmup-$target.log")"
-    BENCH_PID=
+    log "warm-up: $WARMUP s of pgbench per mode and client count through $target"
+    for mode in $MODES; do
+        case $mode in tpcb) args=(-M simple) ;; *) args=(-S -M "$mode") ;; esac
+        for clients in $CLIENTS; do
+            PGPASSWORD=$BENCH_PASSWORD "$PGBENCH" "${args[@]}" -n -c "$clients" -j "$JOBS" \
+                -T $((${RAMP:-$((2 + clients / 50))} + WARMUP)) -h 127.0.0.1 -p "$port" -U "$BENCH_USER" pgbench \
+                > "$WORK/warmup-$target.log" 2>&1 &
+            BENCH_PID=$!
+            wait "$BENCH_PID" \
+                || log "warm-up through $target failed: $(grep -m 1 -i error "$WORK/warmup-$target.log")"
+            BENCH_PID=
+        done
+    done
 done
 
 # gc_max_ms FROM_LINE: the longest pause logged from line FROM_LINE + 1 of the GC log, "none" when none.

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # perf/profile.sh: where pgsvc spends its CPU under pgbench. Starts the sandbox primary (perf/lib.sh) and pgsvc,
-# runs pgbench through it, profiles pgsvc with async-profiler (CPU time, 1 ms interval, every thread) while the load
+# runs pgbench through it, profiles pgsvc with async-profiler (CPU time, every thread) while the load
 # runs, and prints the hottest methods (top frames) and the hottest pgsvc frames anywhere in the stack.
 #
 #   perf/profile.sh                         # pgbench -S -M simple -c 100 for 20 s
 #   MODE=extended CLIENTS=10 DURATION=30 perf/profile.sh
 #
 # Env: MODE (simple extended prepared tpcb), CLIENTS (100), DURATION (20), SCALE (10), TOP (25),
+# EVENT (ctimer; cpu uses perf_events and also sees kernel frames), INTERVAL (1ms),
 # PGSVC_JAVA_OPTS (perf/lib.sh's bench options). The stacks stay in perf/out/profile-*/collapsed.txt.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ CLIENTS=${CLIENTS:-100}
 DURATION=${DURATION:-20}
 SCALE=${SCALE:-10}
 TOP=${TOP:-25}
+EVENT=${EVENT:-ctimer}
+INTERVAL=${INTERVAL:-1ms}
 POOL_AUTH_TYPE=md5
 POOL_SIZE=20
 MAX_CLIENT_CONN=11000
@@ -55,7 +58,7 @@ BENCH_PID=$!
 # Profile the steady load only, not startup and the clients' logins. jcmd takes key=value as its own named
 # arguments, so the agent options go in double quotes.
 sleep 5
-jcmd_pid "$PGSVC_PID" JVMTI.agent_load "$AP_LIB" "\"start,event=ctimer,interval=1ms,file=$OUT/collapsed.txt,collapsed\"" \
+jcmd_pid "$PGSVC_PID" JVMTI.agent_load "$AP_LIB" "\"start,event=$EVENT,interval=$INTERVAL,file=$OUT/collapsed.txt,collapsed\"" \
     > /dev/null
 wait "$BENCH_PID" || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }
 BENCH_PID=
@@ -64,7 +67,7 @@ jcmd_pid "$PGSVC_PID" JVMTI.agent_load "$AP_LIB" "\"stop,file=$OUT/collapsed.txt
 stop_poolers
 
 # collapsed.txt: one line per distinct stack, "root;...;leaf COUNT".
-awk -v top="$TOP" '
+awk -v top="$TOP" -v interval="$INTERVAL" '
     {
         n = $NF; $NF = ""; sub(/ $/, ""); samples += n
         k = split($0, f, ";")
@@ -73,7 +76,7 @@ awk -v top="$TOP" '
         for (i = 1; i <= k; i++) if (f[i] ~ /^pgsvc[.\/]/ && !(f[i] in seen)) { total[f[i]] += n; seen[f[i]] = 1 }
     }
     END {
-        printf "%d samples (1 ms of CPU each)\n\nself (top frame):\n", samples
+        printf "%d samples (" interval " of CPU each)\n\nself (top frame):\n", samples
         cmd = "sort -rn | head -n " top
         for (x in self) printf "%6.2f%%  %s\n", 100 * self[x] / samples, x | cmd; close(cmd)
         printf "\npgsvc frames, inclusive:\n"
