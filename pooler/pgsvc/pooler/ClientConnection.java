@@ -80,6 +80,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
 
     private final Splice serverOut = new Splice(this::send);
     private final Splice clientOut = new Splice(this::write);
+    /**
+     * Writes and flushes of forwarded data skip the pipeline through these ({@link WriteThrough#direct}): this
+     * channel's, known from the first link on, and the linked server's while it shares our loop. Null: the pipeline.
+     */
+    private WriteThrough toClient;
+    private boolean toClientKnown;
+    private WriteThrough toLinked;
     /** Named prepared statements (max_prepared_statements); created at the first link that tracks them. */
     private StatementTracker statements;
     /** Whether this link renames the client's prepared statements (transaction and statement mode). */
@@ -256,7 +263,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         ServerConnection s = server;
         if (flushServer && s != null) {
             flushServer = false;
-            s.channel().flush();
+            flushLinked(s);
             if (!s.channel().isWritable()) {
                 ctx.channel().config().setAutoRead(false);
                 if (s.channel().isWritable()) {
@@ -837,19 +844,29 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         }
         out.finish(end);
         if (tracking && statements.takeClientFlush()) {
-            channel.flush();
+            flushClient();
         }
     }
 
     /** Writes to the linked server; the flush comes at the end of the client's read (or of the drain). */
     private void send(ByteBuf data) {
-        Channel out = server.channel();
-        out.write(data, out.voidPromise());
+        WriteThrough w = toLinked;
+        if (w != null) {
+            w.write(data);
+        } else {
+            Channel out = server.channel();
+            out.write(data, out.voidPromise());
+        }
         flushServer = true;
     }
 
     private void write(ByteBuf data) {
-        channel.write(data, channel.voidPromise());
+        WriteThrough w = toClient;
+        if (w != null) {
+            w.write(data);
+        } else {
+            channel.write(data, channel.voidPromise());
+        }
     }
 
     // ---- server assignment ----------------------------------------------------------------------------------------
@@ -874,6 +891,12 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         }
         waitNotified = false;
         server = s;
+        if (!toClientKnown) {
+            // The pipeline is settled by now: TLS, if any, was set up before the login.
+            toClient = WriteThrough.direct(channel);
+            toClientKnown = true;
+        }
+        toLinked = s.out != null && s.channel().eventLoop() == loop ? s.out : null;
         stats = s.pool().stats.slot(loopIndex);
         // waitStart was set by the pool's queue, if the client had to queue; a free server leaves it 0.
         stats.assigned(waitStart);
@@ -941,7 +964,25 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         ServerConnection s = server;
         if (flushServer && s != null) {
             flushServer = false;
+            flushLinked(s);
+        }
+    }
+
+    private void flushLinked(ServerConnection s) {
+        WriteThrough w = toLinked;
+        if (w != null) {
+            w.flush();
+        } else {
             s.channel().flush();
+        }
+    }
+
+    private void flushClient() {
+        WriteThrough w = toClient;
+        if (w != null) {
+            w.flush();
+        } else {
+            channel.flush();
         }
     }
 
@@ -954,14 +995,14 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         } else {
             loop.execute(() -> {
                 fromServer(from, batch);
-                channel.flush();
+                flushClient();
             });
         }
     }
 
     void serverReadComplete(ServerConnection from) {
         if (loop.inEventLoop() && server == from) {
-            channel.flush();
+            flushClient();
             if (!channel.isWritable()) {
                 from.channel().config().setAutoRead(false);
                 if (channel.isWritable()) {
@@ -1110,7 +1151,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         // must find it free. Then what was written for this client goes out, which the server's read-complete will
         // no longer do.
         giveBack(s, now);
-        channel.flush();
+        flushClient();
     }
 
     /** A clean server goes back to the pool, through the reset query when one applies to this pool mode. */

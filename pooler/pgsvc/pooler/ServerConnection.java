@@ -58,6 +58,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     private volatile Phase phase = Phase.CONNECTING;
     private volatile ClientConnection client;
     private Channel channel;
+    /** The channel's {@link WriteThrough} to call directly, once logged in; null when writes must take the pipeline. */
+    WriteThrough out;
     private final ServerAuth auth;
     private int backendPid;
     private int backendKey;
@@ -364,6 +366,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                         return;
                     }
                     phase = Phase.READY;
+                    out = WriteThrough.direct(channel);
                     pool.serverLoggedIn(this);
                     return;
                 }
@@ -428,6 +431,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 trackParameter(frame);
             } else if (type == 'Z') {
                 phase = Phase.READY;
+                out = WriteThrough.direct(channel);
                 pool.serverLoggedIn(this);
                 return;
             }

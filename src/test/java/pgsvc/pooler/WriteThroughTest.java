@@ -3,6 +3,8 @@ package pgsvc.pooler;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -178,6 +180,27 @@ class WriteThroughTest {
         assertEquals(-1, peer.getInputStream().read());
         assertEquals(0, buf.refCnt());
         assertEquals(0, counter.writes);
+    }
+
+    @Test
+    void directUseOnlyWhereNoOtherHandlerTakesWrites() throws Exception {
+        assertNull(WriteThrough.direct(channel), "the counter handles writes, as TLS would");
+        channel.pipeline().remove(counter);
+        WriteThrough w = WriteThrough.direct(channel);
+        assertNotNull(w);
+
+        ByteBuf first = direct("held, ");
+        onLoop(() -> {
+            w.write(first);
+            // A write through the pipeline meanwhile goes after the one held.
+            channel.write(direct("then the pipeline's, "));
+            w.write(direct("then direct again"));
+            w.flush();
+            return null;
+        });
+
+        assertArrayEquals(bytes("held, then the pipeline's, then direct again"), read(44));
+        assertEquals(0, first.refCnt());
     }
 
     private static ByteBuf direct(String s) {
