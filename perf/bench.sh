@@ -5,7 +5,7 @@
 # PostgreSQL directly, PgBouncer and pgsvc, alternating targets within each round so that drift hits all alike.
 # Then it opens IDLE idle logged-in clients on each pooler (perf/IdleClients.java) and reports memory per client.
 #
-#   perf/bench.sh                                            # the full run: about 45 minutes with the defaults
+#   perf/bench.sh                                            # the full run: about 50 minutes with the defaults
 #   DURATION=5 CLIENTS="10 100" ROUNDS=1 IDLE=2000 perf/bench.sh     # a smoke run
 #
 # Env:
