@@ -896,7 +896,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             toClient = WriteThrough.direct(channel);
             toClientKnown = true;
         }
-        toLinked = s.out != null && s.channel().eventLoop() == loop ? s.out : null;
+        toLinked = s.loopIndex() == loopIndex ? s.out : null;
         stats = s.pool().stats.slot(loopIndex);
         // waitStart was set by the pool's queue, if the client had to queue; a free server leaves it 0.
         stats.assigned(waitStart);

@@ -10,7 +10,6 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOutboundHandler;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.ChannelOutboundHandlerAdapter;
-import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.unix.Socket;
@@ -51,11 +50,6 @@ final class WriteThrough extends ChannelOutboundHandlerAdapter {
         if (ch instanceof AbstractEpollStreamChannel epoll && epoll.fd() instanceof Socket socket) {
             ch.pipeline().addFirst(NAME, new WriteThrough(socket));
         }
-    }
-
-    /** Whether it is in this pipeline: tests check that the pooler's connections take the short way. */
-    static boolean in(ChannelPipeline pipeline) {
-        return pipeline.get(WriteThrough.class) != null;
     }
 
     /**

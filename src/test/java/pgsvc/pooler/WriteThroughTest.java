@@ -80,7 +80,7 @@ class WriteThroughTest {
                 .connect(new InetSocketAddress(listener.getInetAddress(), listener.getLocalPort())).sync().channel();
         peer = listener.accept();
         peer.setSoTimeout(10_000);
-        assertTrue(WriteThrough.in(channel.pipeline()));
+        assertTrue(channel.pipeline().get(WriteThrough.class) != null);
     }
 
     @AfterEach
