@@ -8,7 +8,7 @@
 #   mvn -B -q package -DskipTests; BASE_JAR=/tmp/base.jar perf/ab.sh
 #   BASE_JAR=/tmp/base.jar CLIENTS=1000 MODE=extended perf/ab.sh
 #
-# Env: BASE_JAR (required), CLIENTS (10), MODE (simple extended prepared tpcb; simple), DURATION (10 s per run),
+# Env: BASE_JAR (required), CLIENTS (10), MODE (simple extended prepared tpcb, connect = -C -S; simple), DURATION (10 s per run),
 # ROUNDS (6), WARMUP (15 s through each pooler first, at 10 clients and at CLIENTS), PGSVC_JAVA_OPTS.
 # CPU is utime+stime from /proc over the whole run, logins included; the lines marked "all" are over every round.
 set -euo pipefail
@@ -30,7 +30,8 @@ PGSVC_JAVA_OPTS=${PGSVC_JAVA_OPTS:-$PGSVC_BENCH_JAVA_OPTS}
 case $MODE in
     simple | extended | prepared) SCRIPT=(-S -M "$MODE") ;;
     tpcb) SCRIPT=() ;;
-    *) die "unknown MODE '$MODE' (simple extended prepared tpcb)" ;;
+    connect) SCRIPT=(-C -S) ;;
+    *) die "unknown MODE '$MODE' (simple extended prepared tpcb connect)" ;;
 esac
 command -v pgbouncer > /dev/null || [ -x /usr/sbin/pgbouncer ] || die "pgbouncer is not installed"
 

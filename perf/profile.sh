@@ -6,14 +6,16 @@
 #   perf/profile.sh                         # pgbench -S -M simple -c 100 for 20 s
 #   MODE=extended CLIENTS=10 DURATION=30 perf/profile.sh
 #
-# Env: MODE (simple extended prepared tpcb), CLIENTS (100), DURATION (20), SCALE (10), TOP (25),
-# EVENT (ctimer; cpu uses perf_events and also sees kernel frames), INTERVAL (1ms),
+# Env: MODE (simple extended prepared tpcb; connect is -C -S, a login per transaction), CLIENTS (100),
+# DURATION (20), SETTLE (5 s of load before the profile starts; connect wants 40 for the JIT to settle), SCALE (10),
+# TOP (25), EVENT (ctimer; cpu uses perf_events and also sees kernel frames), INTERVAL (1ms),
 # PGSVC_JAVA_OPTS (perf/lib.sh's bench options). The stacks stay in perf/out/profile-*/collapsed.txt.
 set -euo pipefail
 
 MODE=${MODE:-simple}
 CLIENTS=${CLIENTS:-100}
 DURATION=${DURATION:-20}
+SETTLE=${SETTLE:-5}
 SCALE=${SCALE:-10}
 TOP=${TOP:-25}
 EVENT=${EVENT:-ctimer}
@@ -45,19 +47,20 @@ sandbox_on_exit() {
 case $MODE in
     simple | extended | prepared) SCRIPT=(-S -M "$MODE") ;;
     tpcb) SCRIPT=() ;;
-    *) die "unknown MODE '$MODE' (simple extended prepared tpcb)" ;;
+    connect) SCRIPT=(-C -S) ;;
+    *) die "unknown MODE '$MODE' (simple extended prepared tpcb connect)" ;;
 esac
 
 sandbox_init pooler
 start_cluster "$SCALE" noreplica
 start_pgsvc
-log "pgbench ${SCRIPT[*]} -c $CLIENTS -j 2 -T $((DURATION + 5)) through pgsvc, profiled for the last $DURATION s"
-PGPASSWORD=$BENCH_PASSWORD "$PGBENCH" -n "${SCRIPT[@]}" -c "$CLIENTS" -j 2 -T "$((DURATION + 5))" -h 127.0.0.1 \
+log "pgbench ${SCRIPT[*]} -c $CLIENTS -j 2 -T $((DURATION + SETTLE)) through pgsvc, profiled for the last $DURATION s"
+PGPASSWORD=$BENCH_PASSWORD "$PGBENCH" -n "${SCRIPT[@]}" -c "$CLIENTS" -j 2 -T "$((DURATION + SETTLE))" -h 127.0.0.1 \
     -p "$PGSVC_PORT" -U "$BENCH_USER" pgbench > "$OUT/pgbench.out" 2>&1 &
 BENCH_PID=$!
 # Profile the steady load only, not startup and the clients' logins. jcmd takes key=value as its own named
 # arguments, so the agent options go in double quotes.
-sleep 5
+sleep "$SETTLE"
 jcmd_pid "$PGSVC_PID" JVMTI.agent_load "$AP_LIB" "\"start,event=$EVENT,interval=$INTERVAL,file=$OUT/collapsed.txt,collapsed\"" \
     > /dev/null
 wait "$BENCH_PID" || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }

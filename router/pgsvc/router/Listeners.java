@@ -27,10 +27,10 @@ final class Listeners implements AutoCloseable {
 
     private final List<Channel> channels = new ArrayList<>();
 
-    static Listeners open(Pooler pooler, EventLoopGroup boss) throws Exception {
+    static Listeners open(Pooler pooler) throws Exception {
         Listeners listeners = new Listeners();
         try {
-            listeners.bindAll(pooler, boss);
+            listeners.bindAll(pooler);
         } catch (Exception e) {
             listeners.close();
             throw e;
@@ -38,11 +38,11 @@ final class Listeners implements AutoCloseable {
         return listeners;
     }
 
-    private void bindAll(Pooler pooler, EventLoopGroup boss) throws Exception {
+    private void bindAll(Pooler pooler) throws Exception {
         Config config = pooler.config();
         int port = config.listenPort();
         for (String addr : config.listenAddrs()) {
-            bindTcp(tcp(pooler, boss, config), addr, port, "");
+            bindTcp(tcp(pooler, config), addr, port, "");
         }
         String dir = config.unixSocketDir();
         if (dir != null && !dir.isEmpty() && pooler.transport().isEpoll()) {
@@ -51,7 +51,7 @@ final class Listeners implements AutoCloseable {
                 throw new IllegalStateException("cannot remove stale socket " + socket);
             }
             ServerBootstrap b = new ServerBootstrap()
-                    .group(boss, pooler.workers())
+                    .group(pooler.workers())
                     .channel(pooler.transport().serverDomainSocketChannel())
                     .option(ChannelOption.SO_BACKLOG, config.listenBacklog())
                     .childOption(ChannelOption.RCVBUF_ALLOCATOR, Pooler.READ_SIZES)
@@ -63,13 +63,13 @@ final class Listeners implements AutoCloseable {
     }
 
     /** One listener per router service: pooled services into the pooler, direct ones into a TCP proxy. */
-    void bindServices(Pooler pooler, EventLoopGroup boss, Router router) throws InterruptedException {
+    void bindServices(Pooler pooler, Router router) throws InterruptedException {
         Config config = pooler.config();
         for (ServiceRoute route : router.routes()) {
             ServiceEntry service = route.service();
             List<String> addrs = service.listenAddr() != null ? List.of(service.listenAddr()) : config.listenAddrs();
             for (String addr : addrs) {
-                ServerBootstrap b = tcp(pooler, boss, config);
+                ServerBootstrap b = tcp(pooler, config);
                 ServiceLimit limit = service.maxconn() > 0 ? new ServiceLimit(service.maxconn()) : null;
                 ChannelInitializer<Channel> pooled = pooler.clientInitializer(route);
                 b.childHandler(new ChannelInitializer<Channel>() {
@@ -146,9 +146,14 @@ final class Listeners implements AutoCloseable {
         }
     }
 
-    private static ServerBootstrap tcp(Pooler pooler, EventLoopGroup boss, Config config) {
+    /**
+     * A listener accepts on one of the event loops, as PgBouncer accepts in its one loop: a separate accept thread
+     * handed every new connection over through the loop's task queue and woke the loop for it, a write, a context
+     * switch and a read more per login (perf/RESULTS.md, session 7).
+     */
+    private static ServerBootstrap tcp(Pooler pooler, Config config) {
         ServerBootstrap b = new ServerBootstrap()
-                .group(boss, pooler.workers())
+                .group(pooler.workers())
                 .channel(pooler.transport().serverSocketChannel())
                 .option(ChannelOption.SO_BACKLOG, config.listenBacklog())
                 .option(ChannelOption.SO_REUSEADDR, true)

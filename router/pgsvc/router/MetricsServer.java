@@ -38,7 +38,7 @@ import pgsvc.pooler.config.PgsvcSettings;
 
 /**
  * The Prometheus endpoint ({@code [pgsvc] metrics_addr}, {@code metrics_port}): GET /metrics over HTTP/1.1 with
- * Netty's codec, on the same accept and I/O loops as the pooler. A scrape never waits on a loop: it asks
+ * Netty's codec, on the pooler's event loops. A scrape never waits on a loop: it asks
  * {@link Metrics} for a page and writes it when the page arrives. Requests on one connection are answered in order,
  * one at a time; a connection idle for five minutes is closed.
  */
@@ -51,10 +51,10 @@ final class MetricsServer implements AutoCloseable {
     private MetricsServer() {
     }
 
-    static MetricsServer open(PgsvcSettings settings, Transport transport, EventLoopGroup boss,
-            EventLoopGroup workers, Metrics metrics) throws InterruptedException {
+    static MetricsServer open(PgsvcSettings settings, Transport transport, EventLoopGroup workers, Metrics metrics)
+            throws InterruptedException {
         ServerBootstrap b = new ServerBootstrap()
-                .group(boss, workers)
+                .group(workers)
                 .channel(transport.serverSocketChannel())
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override

@@ -20,7 +20,6 @@ import pgsvc.pooler.tls.Tls;
 public final class Pgsvc implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Pgsvc.class);
 
-    private final EventLoopGroup boss;
     private final EventLoopGroup workers;
     private final Pooler pooler;
     private final Router router;
@@ -32,10 +31,9 @@ public final class Pgsvc implements AutoCloseable {
     /** What SHUTDOWN on the console runs at the end: close() in a test's JVM; Main makes it System.exit. */
     private volatile Runnable exit = this::close;
 
-    private Pgsvc(EventLoopGroup boss, EventLoopGroup workers, Pooler pooler, Router router, Listeners listeners,
+    private Pgsvc(EventLoopGroup workers, Pooler pooler, Router router, Listeners listeners,
             MetricsServer metrics) {
         this.metrics = metrics;
-        this.boss = boss;
         this.workers = workers;
         this.pooler = pooler;
         this.router = router;
@@ -63,7 +61,6 @@ public final class Pgsvc implements AutoCloseable {
         }
         Transport transport = Transport.detect();
         int threads = Integer.getInteger("pgsvc.threads", defaultThreads());
-        EventLoopGroup boss = transport.newGroup(1, "pgsvc-accept");
         EventLoopGroup workers = transport.newGroup(threads, "pgsvc-io");
         try {
             Pooler pooler = new Pooler(config, authFile, transport, workers);
@@ -74,15 +71,15 @@ public final class Pgsvc implements AutoCloseable {
             if (!router.hasMembers()) {
                 router = null;
             }
-            Listeners listeners = Listeners.open(pooler, boss);
+            Listeners listeners = Listeners.open(pooler);
             if (router != null) {
-                listeners.bindServices(pooler, boss, router);
+                listeners.bindServices(pooler, router);
                 router.start(config.router().checkIntervalMicros());
             }
             MetricsServer metrics = null;
             if (config.pgsvc().metricsEnabled()) {
                 try {
-                    metrics = MetricsServer.open(config.pgsvc(), transport, boss, workers,
+                    metrics = MetricsServer.open(config.pgsvc(), transport, workers,
                             new Metrics(pooler, router));
                 } catch (InterruptedException | RuntimeException e) {
                     listeners.close();
@@ -93,11 +90,10 @@ public final class Pgsvc implements AutoCloseable {
                 }
             }
             log.info("process up: pgsvc {}, {} event loops, transport {}", Version.VERSION, threads, transport.name());
-            Pgsvc pgsvc = new Pgsvc(boss, workers, pooler, router, listeners, metrics);
+            Pgsvc pgsvc = new Pgsvc(workers, pooler, router, listeners, metrics);
             pooler.processControl(pgsvc.control());
             return pgsvc;
         } catch (Exception e) {
-            boss.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
             throw e;
         }
@@ -291,7 +287,6 @@ public final class Pgsvc implements AutoCloseable {
             metrics.close();
         }
         pooler.closeIdleServers("shutting down");
-        boss.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
         workers.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
     }
 }
