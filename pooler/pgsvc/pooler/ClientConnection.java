@@ -566,7 +566,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
                     tlsInfo.isEmpty() ? "no" : tlsInfo);
         }
         welcomed = false;
-        channel.config().setAutoRead(false);
+        // Reading goes on while the first server is found: what a client sends before its welcome is held back
+        // (holdBack), and turning reading off and on would cost two epoll_ctl calls a login.
         requestServer();
     }
 
@@ -613,26 +614,15 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         pool.acquire(this);
     }
 
-    private void welcome(List<Map.Entry<String, String>> serverParams) {
+    private void welcome(Welcome set) {
         cancelLoginTimer();
-        TrackedParams tracked = pooler.trackedParams();
         if (route != null && route.readOnly()) {
             // Told at login and set on every server it uses, so that SHOW and the server agree with the client.
-            vars[tracked.indexOf("default_transaction_read_only")] = "on";
+            vars[pooler.trackedParams().indexOf("default_transaction_read_only")] = "on";
         }
-        ByteBuf out = channel.alloc().buffer(512);
+        ByteBuf out = channel.alloc().buffer(set.size() + 64);
         Messages.authenticationOk(out);
-        for (Map.Entry<String, String> p : serverParams) {
-            int idx = tracked.indexOf(p.getKey());
-            if (idx >= 0) {
-                if (vars[idx] == null) {
-                    vars[idx] = tracked.canonical(p.getValue());
-                }
-                Messages.parameterStatus(out, p.getKey(), vars[idx]);
-            } else {
-                Messages.parameterStatus(out, p.getKey(), p.getValue());
-            }
-        }
+        set.write(out, vars);
         Messages.backendKeyData(out, (int) (cancelKey >>> 32), (int) cancelKey);
         Messages.readyForQuery(out, (byte) 'I');
         channel.writeAndFlush(out);
@@ -907,7 +897,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         linkStatements(s);
         s.channel().config().setAutoRead(channel.isWritable());
         if (state == State.WAIT_WELCOME) {
-            welcome(pool.welcome() != null ? pool.welcome() : s.parameters());
+            Welcome set = pool.welcome();
+            welcome(set != null ? set : new Welcome(s.parameters(), pooler.trackedParams()));
             welcomed = true;
         }
         state = State.LINKED;

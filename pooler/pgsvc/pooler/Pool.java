@@ -3,7 +3,6 @@ package pgsvc.pooler;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -53,7 +52,7 @@ final class Pool {
     private long loginErrorAt;
 
     /** The ParameterStatus set of the first server login, replayed to every client at login. */
-    private volatile List<Map.Entry<String, String>> welcome;
+    private volatile Welcome welcome;
 
     @SuppressWarnings("unchecked")
     Pool(Pooler pooler, PoolKey key, PoolSettings settings, Pool replaced) {
@@ -122,7 +121,7 @@ final class Pool {
         });
     }
 
-    List<Map.Entry<String, String>> welcome() {
+    Welcome welcome() {
         return welcome;
     }
 
@@ -203,7 +202,7 @@ final class Pool {
             connecting--;
             loginError = null;
             if (welcome == null) {
-                welcome = server.parameters();
+                welcome = new Welcome(server.parameters(), pooler.trackedParams());
             }
             if (server.isClosed()) {
                 return;
