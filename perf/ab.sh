@@ -9,7 +9,9 @@
 #   BASE_JAR=/tmp/base.jar CLIENTS=1000 MODE=extended perf/ab.sh
 #
 # Env: BASE_JAR (required), CLIENTS (10), MODE (simple extended prepared tpcb, connect = -C -S; simple), DURATION (10 s per run),
-# ROUNDS (6), WARMUP (15 s through each pooler first, at 10 clients and at CLIENTS), PGSVC_JAVA_OPTS.
+# ROUNDS (6), WARMUP (15 s through each pooler first, at 10 clients and at CLIENTS), PGSVC_JAVA_OPTS (the new jar's
+# JVM options), BASE_JAVA_OPTS (the base jar's; PGSVC_JAVA_OPTS by default). BASE_JAR may be the working tree's jar,
+# to compare JVM options alone.
 # CPU is utime+stime from /proc over the whole run, logins included; the lines marked "all" are over every round.
 set -euo pipefail
 
@@ -27,6 +29,7 @@ NAME=ab
 cd "$REPO"
 [ -n "${BASE_JAR:-}" ] && [ -f "$BASE_JAR" ] || die "BASE_JAR: the jar to compare with (see the header)"
 PGSVC_JAVA_OPTS=${PGSVC_JAVA_OPTS:-$PGSVC_BENCH_JAVA_OPTS}
+BASE_JAVA_OPTS=${BASE_JAVA_OPTS:-$PGSVC_JAVA_OPTS}
 case $MODE in
     simple | extended | prepared) SCRIPT=(-S -M "$MODE") ;;
     tpcb) SCRIPT=() ;;
@@ -42,8 +45,8 @@ start_pgsvc
 BASE_PORT=$(free_port)
 mkdir -p "$WORK/base"
 sed "s/^listen_port *=.*/listen_port = $BASE_PORT/" "$WORK/pgsvc/pooler.ini" > "$WORK/base/pooler.ini"
-# shellcheck disable=SC2086 # PGSVC_JAVA_OPTS is a list of options
-(cd "$WORK/base" && exec java $PGSVC_JAVA_OPTS -jar "$BASE_JAR" "$WORK/base/pooler.ini") \
+# shellcheck disable=SC2086 # BASE_JAVA_OPTS is a list of options
+(cd "$WORK/base" && exec java $BASE_JAVA_OPTS -jar "$BASE_JAR" "$WORK/base/pooler.ini") \
     >> "$WORK/base/pgsvc.log" 2>&1 < /dev/null &
 BASE_PID=$!
 HELPER_PIDS+=("$BASE_PID")

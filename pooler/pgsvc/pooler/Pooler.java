@@ -18,7 +18,6 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 
 import io.netty.bootstrap.Bootstrap;
-import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler;
@@ -517,13 +516,11 @@ public final class Pooler {
     }
 
     /**
-     * How much each read asks for: at least 2 kB, growing to 64 kB while a connection keeps filling its reads. Netty's
-     * default shrinks to 64 bytes after a few short messages, and then a longer one (a 69-byte UPDATE from pgbench)
-     * takes two reads and a composite buffer to join them; PgBouncer reads into a 4 kB buffer. The buffer goes back
-     * to the allocator once forwarded, so an idle connection holds none. One instance serves every connection
-     * (each gets its own small handle), where Netty's default builds one per channel.
+     * How reads get their buffers (ReadBuffers): 2 to 64 kB, and one buffer per event loop reused while no one else
+     * holds it. One instance serves every connection (each gets its own small handle), where Netty's default builds
+     * one per channel.
      */
-    public static final RecvByteBufAllocator READ_SIZES = new AdaptiveRecvByteBufAllocator(2048, 2048, 65536);
+    public static final RecvByteBufAllocator READ_SIZES = new ReadBuffers();
 
     /**
      * The options of a TCP connection, to a client or to PostgreSQL: no Nagle delay, and tcp_keepalive, its tuning,
@@ -534,8 +531,8 @@ public final class Pooler {
     @SuppressWarnings("unchecked")
     public Map<ChannelOption<Object>, Object> tcpOptions(Config c) {
         Map<ChannelOption<?>, Object> out = new java.util.LinkedHashMap<>();
+        // No Nagle delay: Netty's channels set TCP_NODELAY themselves (setting it again cost a system call a login).
         out.put(ChannelOption.RCVBUF_ALLOCATOR, READ_SIZES);
-        out.put(ChannelOption.TCP_NODELAY, true);
         out.put(ChannelOption.SO_KEEPALIVE, c.getBool("tcp_keepalive"));
         if (c.getInt("tcp_socket_buffer") > 0) {
             out.put(ChannelOption.SO_SNDBUF, c.getInt("tcp_socket_buffer"));
