@@ -39,6 +39,7 @@ final class Welcome {
             messages[i] = new byte[scratch.readableBytes()];
             scratch.readBytes(messages[i]);
         }
+        scratch.release();
     }
 
     /**

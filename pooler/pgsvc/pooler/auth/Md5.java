@@ -21,8 +21,7 @@ public final class Md5 {
         try {
             MD5 = MessageDigest.getInstance("MD5");
         } catch (GeneralSecurityException e) {
-            throw new ExceptionInInitializerError(new IllegalStateException("MD5 is required of every Java runtime",
-                    e));
+            throw new ExceptionInInitializerError("MD5 is required of every Java runtime: " + e);
         }
     }
 
