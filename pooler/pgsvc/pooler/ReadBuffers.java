@@ -17,6 +17,7 @@ import io.netty.util.concurrent.FastThreadLocal;
  * holds the only reference again and the buffer is cleared and handed out once more, without a trip through the
  * pooled allocator each way. A buffer that someone still holds (a partial frame kept for the next read, a write the
  * socket did not take whole, a batch queued for a server) becomes theirs, and the loop takes a fresh one.
+ * Reads of very different sizes on one loop (short queries, long results) share no buffer.
  */
 final class ReadBuffers implements RecvByteBufAllocator {
     static final int MIN = 2048;
@@ -46,12 +47,17 @@ final class ReadBuffers implements RecvByteBufAllocator {
         return new Reusing((ExtendedHandle) sizes.newHandle());
     }
 
-    /** A buffer of at least {@code size} bytes for a read on this thread, its spare when nobody else holds it. */
+    /**
+     * A buffer of at least {@code size} bytes for a read on this thread, its spare when nobody else holds it. A spare
+     * more than twice the size is not used: a short query read into a 64 kB buffer left by a large result would pin
+     * all of it while the client waits for a server.
+     */
     static ByteBuf take(ByteBufAllocator alloc, int size) {
         ByteBuf[] slot = SPARE.get();
         ByteBuf spare = slot[0];
         if (spare != null) {
-            if (spare.refCnt() == 1 && spare.capacity() >= size) {
+            int capacity = spare.capacity();
+            if (spare.refCnt() == 1 && capacity >= size && capacity <= 2 * size) {
                 return spare.clear().retain();
             }
             slot[0] = null;
