@@ -365,9 +365,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                         ctx.writeAndFlush(Messages.query(ctx.alloc(), connectQuery));
                         return;
                     }
-                    phase = Phase.READY;
-                    out = WriteThrough.direct(channel);
-                    pool.serverLoggedIn(this);
+                    ready();
                     return;
                 }
                 default -> {
@@ -430,12 +428,17 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
                 params.add(new AbstractMap.SimpleImmutableEntry<>(ps.name(), ps.value()));
                 trackParameter(frame);
             } else if (type == 'Z') {
-                phase = Phase.READY;
-                out = WriteThrough.direct(channel);
-                pool.serverLoggedIn(this);
+                ready();
                 return;
             }
         }
+    }
+
+    /** Logged in, and past connect_query: writes may go straight to WriteThrough, and the pool takes the server. */
+    private void ready() {
+        phase = Phase.READY;
+        out = WriteThrough.direct(channel);
+        pool.serverLoggedIn(this);
     }
 
     private void checkResponse(ByteBuf batch) {

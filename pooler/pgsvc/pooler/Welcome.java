@@ -21,6 +21,8 @@ final class Welcome {
     private final String[] values;
     /** Each ParameterStatus message with the server's value, whole. */
     private final byte[][] messages;
+    /** Their total length. */
+    private final int size;
 
     Welcome(List<Map.Entry<String, String>> serverParams, TrackedParams params) {
         int n = serverParams.size();
@@ -29,6 +31,7 @@ final class Welcome {
         values = new String[n];
         messages = new byte[n][];
         ByteBuf scratch = Unpooled.buffer(64);
+        int total = 0;
         for (int i = 0; i < n; i++) {
             Map.Entry<String, String> p = serverParams.get(i);
             names[i] = p.getKey();
@@ -38,8 +41,10 @@ final class Welcome {
             Messages.parameterStatus(scratch, names[i], values[i]);
             messages[i] = new byte[scratch.readableBytes()];
             scratch.readBytes(messages[i]);
+            total += messages[i].length;
         }
         scratch.release();
+        size = total;
     }
 
     /**
@@ -64,10 +69,6 @@ final class Welcome {
 
     /** The encoded size of the whole set with the server's values, for sizing the client's welcome buffer. */
     int size() {
-        int size = 0;
-        for (byte[] m : messages) {
-            size += m.length;
-        }
         return size;
     }
 }
