@@ -5,6 +5,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.ObjLongConsumer;
 
 import io.netty.channel.EventLoop;
 import org.slf4j.Logger;
@@ -27,6 +28,9 @@ final class Pool {
     final PoolStats stats;
 
     private final SerialExecutor exec = new SerialExecutor();
+    /** The steps every transaction takes, made once: run at once in the executor, they allocate nothing. */
+    private final ObjLongConsumer<ClientConnection> acquireStep = (client, unused) -> acquireNow(client);
+    private final ObjLongConsumer<ServerConnection> releaseStep = this::releaseNow;
     private final WaitQueue<ClientConnection> waiters;
     /**
      * Logged-in clients attached to this pool, waiting or not (PgBouncer's active plus waiting client lists): SHOW
@@ -127,42 +131,44 @@ final class Pool {
 
     /** Finds a server for a client: an idle one (its own loop first), else it queues and a new one may be launched. */
     void acquire(ClientConnection client) {
-        exec.execute(() -> {
-            if (retired) {
-                // Retired (or dropped as an unused autodb) between the client's choice and now: choose again.
-                client.reroute();
+        exec.execute(acquireStep, client, 0);
+    }
+
+    private void acquireNow(ClientConnection client) {
+        if (retired) {
+            // Retired (or dropped as an unused autodb) between the client's choice and now: choose again.
+            client.reroute();
+            return;
+        }
+        ServerConnection server = paused ? null : takeIdle(client.loopIndex());
+        if (server != null) {
+            if (needsCheck()) {
+                // PgBouncer's "used" server: idle past server_check_delay, it runs server_check_query first
+                // and the client, first in line, gets it at the check's ReadyForQuery.
+                waiters.addFirst(client);
+                active++;
+                server.inUse = true;
+                server.check(settings.checkQuery());
                 return;
             }
-            ServerConnection server = paused ? null : takeIdle(client.loopIndex());
-            if (server != null) {
-                if (needsCheck()) {
-                    // PgBouncer's "used" server: idle past server_check_delay, it runs server_check_query first
-                    // and the client, first in line, gets it at the check's ReadyForQuery.
-                    waiters.addFirst(client);
-                    active++;
-                    server.inUse = true;
-                    server.check(settings.checkQuery());
-                    return;
-                }
-                // The client's request is this hand-off's time, as PgBouncer's cached clock would have it.
-                handOff(client, server, client.requestNanos());
-                return;
-            }
-            if (!paused && loginError != null && servers == connecting) {
-                // PgBouncer's check_fast_fail: until a login succeeds again, a client that would wait for a pool with
-                // no server up is told why at once, rather than queueing behind attempts that keep failing; it starts
-                // the next attempt (one per server_login_retry), as no waiter is left to make the janitor do it.
-                client.fail(ErrorFields.fatal("08P01", "server login has been failing, cached error: "
-                        + loginError.message() + " (server_login_retry)"));
-                launch(client.loop(), 1, settings.poolSize());
-                return;
-            }
-            waiters.addLast(client);
-            used = true;
-            if (!paused) {
-                launchIfNeeded(client.loop());
-            }
-        });
+            // The client's request is this hand-off's time, as PgBouncer's cached clock would have it.
+            handOff(client, server, client.requestNanos());
+            return;
+        }
+        if (!paused && loginError != null && servers == connecting) {
+            // PgBouncer's check_fast_fail: until a login succeeds again, a client that would wait for a pool with
+            // no server up is told why at once, rather than queueing behind attempts that keep failing; it starts
+            // the next attempt (one per server_login_retry), as no waiter is left to make the janitor do it.
+            client.fail(ErrorFields.fatal("08P01", "server login has been failing, cached error: "
+                    + loginError.message() + " (server_login_retry)"));
+            launch(client.loop(), 1, settings.poolSize());
+            return;
+        }
+        waiters.addLast(client);
+        used = true;
+        if (!paused) {
+            launchIfNeeded(client.loop());
+        }
     }
 
     /** A server is free again (transaction end, reset done, or client gone while it was clean). */
@@ -172,29 +178,31 @@ final class Pool {
 
     /** The same at {@code now} (System.nanoTime()), when the caller has just read the clock. */
     void release(ServerConnection server, long now) {
-        exec.execute(() -> {
-            if (!server.inUse) {
-                return;
-            }
-            server.inUse = false;
-            active--;
-            if (server.isClosed()) {
-                return;
-            }
-            if (server.expired(now)) {
-                server.close("server lifetime over");
-                return;
-            }
-            if (retired) {
-                server.close("server role changed");
-                return;
-            }
-            if (server.closeNeeded) {
-                server.close("obsolete connection");
-                return;
-            }
-            offer(server, now);
-        });
+        exec.execute(releaseStep, server, now);
+    }
+
+    private void releaseNow(ServerConnection server, long now) {
+        if (!server.inUse) {
+            return;
+        }
+        server.inUse = false;
+        active--;
+        if (server.isClosed()) {
+            return;
+        }
+        if (server.expired(now)) {
+            server.close("server lifetime over");
+            return;
+        }
+        if (retired) {
+            server.close("server role changed");
+            return;
+        }
+        if (server.closeNeeded) {
+            server.close("obsolete connection");
+            return;
+        }
+        offer(server, now);
     }
 
     void serverLoggedIn(ServerConnection server) {
