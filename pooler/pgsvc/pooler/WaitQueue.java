@@ -96,6 +96,10 @@ final class WaitQueue<W extends WaitQueue.Waiter> {
 
     /** The waiter that should get a server living on {@code loopIndex}. */
     W pollFor(int loopIndex) {
+        if (size == 0) {
+            // Every release asks; with fewer clients than servers nobody waits, and the deques stay untouched.
+            return null;
+        }
         W local = byLoop[loopIndex].peekFirst();
         if (local == null || bypassed >= MAX_BYPASS) {
             return pollFirst();
