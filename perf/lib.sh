@@ -392,6 +392,11 @@ jcmd_pid() { "$(dirname "$(readlink -f "$(command -v java)")")/jcmd" "$@"; }
 # "used 1234K" (Serial, Parallel, G1), "used 12M," (ZGC), "1234K used" (Shenandoah); Metaspace is not heap.
 heap_used_kb() {
     jcmd_pid "$1" GC.run >/dev/null
+    heap_now_kb "$1"
+}
+
+# heap_now_kb PID: the JVM's used heap in kB as it stands, garbage included.
+heap_now_kb() {
     jcmd_pid "$1" GC.heap_info | awk '
         function kb(v,  u) { sub(/,$/, "", v); if (v !~ /^[0-9]+[KMG]?$/) return 0; u = substr(v, length(v))
                              return u == "G" ? v * 1048576 : u == "M" ? v * 1024 : u == "K" ? v + 0 : v / 1024 }

@@ -28,7 +28,10 @@ final class Pool {
     final PoolStats stats;
 
     private final SerialExecutor exec = new SerialExecutor();
-    /** The steps every transaction takes, made once: run at once in the executor, they allocate nothing. */
+    /**
+     * The steps every transaction takes, made once: run at once in the executor, with the client and the server on one
+     * event loop, they allocate nothing.
+     */
     private final ObjLongConsumer<ClientConnection> acquireStep = (client, unused) -> acquireNow(client);
     private final ObjLongConsumer<ServerConnection> releaseStep = this::releaseNow;
     private final WaitQueue<ClientConnection> waiters;

@@ -2,7 +2,6 @@ package pgsvc.pooler;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.management.ManagementFactory;
@@ -115,6 +114,7 @@ class SerialExecutorTest {
         int calls = 100_000;
         exec.execute(add, sum, 0);
         long before = threads.getThreadAllocatedBytes(self);
+        assertTrue(before >= 0, "this JVM does not count a thread's allocations");
         for (int i = 1; i <= calls; i++) {
             exec.execute(add, sum, i);
         }
@@ -122,5 +122,18 @@ class SerialExecutorTest {
         assertEquals((long) calls * (calls + 1) / 2, sum[0]);
         // A task wrapped per call would be 16 bytes or more each: 1.6 MB here.
         assertTrue(allocated < calls, "allocated " + allocated + " bytes in " + calls + " calls");
+    }
+
+    @Test
+    void aPrebuiltTaskThatFailsDoesNotStopTheNextOne() {
+        SerialExecutor exec = new SerialExecutor();
+        long[] sum = new long[1];
+        ObjLongConsumer<long[]> fail = (into, n) -> {
+            throw new IllegalStateException("expected by the test");
+        };
+        exec.execute(fail, sum, 1);
+        exec.execute((into, n) -> into[0] += n, sum, 2);
+        exec.execute(() -> sum[0] += 3);
+        assertEquals(5, sum[0]);
     }
 }

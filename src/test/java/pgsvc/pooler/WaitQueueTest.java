@@ -78,6 +78,8 @@ class WaitQueueTest {
         near.start = far.start;
         assertSame(near, q.pollFor(0));
         assertSame(far, q.pollFor(0), "no waiter left on loop 0: the oldest anywhere");
+        assertNull(q.pollFor(1));
+        assertNull(q.pollFor(0));
     }
 
     @Test
@@ -126,5 +128,7 @@ class WaitQueueTest {
         assertSame(first, q.pollFirst());
         assertSame(b, q.pollFirst());
         assertTrue(!q.remove(a));
+        assertEquals(0, q.size());
+        assertNull(q.pollFor(0), "a removed waiter is not handed a server");
     }
 }
