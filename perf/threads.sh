@@ -8,14 +8,17 @@
 #   perf/threads.sh                          # pgbench -S -M simple, 10 clients
 #   MODE=tpcb CLIENTS=100 perf/threads.sh
 #
-# Env: MODE (simple extended prepared tpcb; connect is -C -S), CLIENTS (10), SETTLE (20 s), WINDOW (10 s),
+# Env: MODE (simple extended prepared tpcb; connect is -C -S), CLIENTS (10), SETTLE (35 s: past the collection that
+# Shenandoah's compact mode runs 30 s after start), WINDOW (10 s),
 # SCALE (10), PGSVC_JAVA_OPTS (perf/lib.sh's bench options), JFR (1: also record JFR's allocation samples over the
-# window and print the stacks that allocated the most).
+# window and print the stacks that allocated the most). Starting JFR sets the JIT compiling again, and until it is
+# done the event loop allocates what compiled code does not; so with JFR=1 the heap figures and the samples show
+# more allocation than pgsvc does alone, and only the stacks are worth reading.
 set -euo pipefail
 
 MODE=${MODE:-simple}
 CLIENTS=${CLIENTS:-10}
-SETTLE=${SETTLE:-20}
+SETTLE=${SETTLE:-35}
 WINDOW=${WINDOW:-10}
 SCALE=${SCALE:-10}
 POOL_AUTH_TYPE=md5
