@@ -26,19 +26,13 @@ final class SerialExecutor implements Executor {
 
     @Override
     public void execute(Runnable task) {
-        int missed;
         if (wip.compareAndSet(0, 1)) {
             // Nobody draining and nothing queued: run it here, without a trip through the queue.
             run(task);
-            missed = wip.decrementAndGet();
+            drain(wip.decrementAndGet());
         } else {
-            tasks.offer(task);
-            if (wip.getAndIncrement() != 0) {
-                return;
-            }
-            missed = 1;
+            enqueue(task);
         }
-        drain(missed);
     }
 
     /**
@@ -46,22 +40,24 @@ final class SerialExecutor implements Executor {
      * has to wait in the queue is wrapped (allocated).
      */
     <T> void execute(ObjLongConsumer<? super T> task, T arg, long value) {
-        int missed;
         if (wip.compareAndSet(0, 1)) {
             try {
                 task.accept(arg, value);
             } catch (Throwable t) {
                 log.error("pool task failed", t);
             }
-            missed = wip.decrementAndGet();
+            drain(wip.decrementAndGet());
         } else {
-            tasks.offer(() -> task.accept(arg, value));
-            if (wip.getAndIncrement() != 0) {
-                return;
-            }
-            missed = 1;
+            enqueue(() -> task.accept(arg, value));
         }
-        drain(missed);
+    }
+
+    /** Leaves the task to whoever is draining, or drains it ourselves if they finished in the meantime. */
+    private void enqueue(Runnable task) {
+        tasks.offer(task);
+        if (wip.getAndIncrement() == 0) {
+            drain(1);
+        }
     }
 
     /** Runs what others left for us while we ran: every increment of wip follows its task's offer. */
