@@ -30,12 +30,7 @@ cd "$REPO"
 [ -n "${BASE_JAR:-}" ] && [ -f "$BASE_JAR" ] || die "BASE_JAR: the jar to compare with (see the header)"
 PGSVC_JAVA_OPTS=${PGSVC_JAVA_OPTS:-$PGSVC_BENCH_JAVA_OPTS}
 BASE_JAVA_OPTS=${BASE_JAVA_OPTS:-$PGSVC_JAVA_OPTS}
-case $MODE in
-    simple | extended | prepared) SCRIPT=(-S -M "$MODE") ;;
-    tpcb) SCRIPT=() ;;
-    connect) SCRIPT=(-C -S) ;;
-    *) die "unknown MODE '$MODE' (simple extended prepared tpcb connect)" ;;
-esac
+mode_script "$MODE"
 command -v pgbouncer > /dev/null || [ -x /usr/sbin/pgbouncer ] || die "pgbouncer is not installed"
 
 sandbox_init pooler

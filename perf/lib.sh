@@ -385,6 +385,17 @@ machine_info() {
     echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# mode_script MODE: pgbench's arguments for a load, in SCRIPT: simple, extended and prepared are -S -M MODE, tpcb
+# is pgbench's default script, connect is -C -S (a login per transaction).
+mode_script() {
+    case $1 in
+        simple | extended | prepared) SCRIPT=(-S -M "$1") ;;
+        tpcb) SCRIPT=() ;;
+        connect) SCRIPT=(-C -S) ;;
+        *) die "unknown MODE '$1' (simple extended prepared tpcb connect)" ;;
+    esac
+}
+
 # jcmd PID ARGS...: the JDK's jcmd, next to the java we run.
 jcmd_pid() { "$(dirname "$(readlink -f "$(command -v java)")")/jcmd" "$@"; }
 

@@ -44,12 +44,7 @@ sandbox_on_exit() {
     cp "$WORK"/pgsvc/pgsvc.log "$OUT"/ 2>/dev/null || true
 }
 
-case $MODE in
-    simple | extended | prepared) SCRIPT=(-S -M "$MODE") ;;
-    tpcb) SCRIPT=() ;;
-    connect) SCRIPT=(-C -S) ;;
-    *) die "unknown MODE '$MODE' (simple extended prepared tpcb connect)" ;;
-esac
+mode_script "$MODE"
 
 sandbox_init pooler
 start_cluster "$SCALE" noreplica

@@ -29,12 +29,7 @@ NAME=threads
 . "$(dirname "$0")/lib.sh"
 cd "$REPO"
 
-case $MODE in
-    simple | extended | prepared) SCRIPT=(-S -M "$MODE") ;;
-    tpcb) SCRIPT=() ;;
-    connect) SCRIPT=(-C -S) ;;
-    *) die "unknown MODE '$MODE' (simple extended prepared tpcb connect)" ;;
-esac
+mode_script "$MODE"
 
 # snapshot PID: "tid:name voluntary_switches cpu_ticks" per thread, sorted by the first field.
 snapshot() {
