@@ -2,15 +2,15 @@ package pgsvc.pooler;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.channel.AdaptiveRecvByteBufAllocator;
+import io.netty.channel.ChannelConfig;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.util.UncheckedBooleanSupplier;
 import io.netty.util.concurrent.FastThreadLocal;
 
 /**
- * The buffers reads go into. Sizes as Netty's adaptive allocator picks them, within 2 to 64 kB: Netty's default
- * shrinks to 64 bytes after a few short messages, and then a longer one (a 69-byte UPDATE from pgbench) takes two
- * reads and a composite buffer to join them; PgBouncer reads into a 4 kB buffer.
+ * The buffers reads go into. Sizes as Netty's adaptive allocator picks them, within 2 to 64 kB ({@link Sizes}):
+ * Netty's default shrinks to 64 bytes after a few short messages, and then a longer one (a 69-byte UPDATE from
+ * pgbench) takes two reads and a composite buffer to join them; PgBouncer reads into a 4 kB buffer.
  *
  * <p>Each event loop keeps one buffer that its reads reuse. A read is forwarded and released on the same loop almost
  * always (the query goes to the server, the answer to the client, both written at once), so by the next read the loop
@@ -40,11 +40,9 @@ final class ReadBuffers implements RecvByteBufAllocator {
         }
     };
 
-    private final AdaptiveRecvByteBufAllocator sizes = new AdaptiveRecvByteBufAllocator(MIN, MIN, MAX);
-
     @Override
     public Handle newHandle() {
-        return new Reusing((ExtendedHandle) sizes.newHandle());
+        return new Sizes();
     }
 
     /**
@@ -68,23 +66,104 @@ final class ReadBuffers implements RecvByteBufAllocator {
         return spare.retain();
     }
 
-    /** Netty's handle for the sizes, with the buffer taken from the loop's spare. */
-    private static final class Reusing extends DelegatingHandle implements ExtendedHandle {
-        private final ExtendedHandle sizes;
+    /**
+     * One connection's read sizes and the bookkeeping of one round of reads, in one object. The sizes follow Netty's
+     * adaptive allocator within 2 to 64 kB, where its steps double: a read that fills its buffer makes the next 16
+     * times larger, two rounds in a row that would have fitted in half make it half. A round is one read, as with
+     * Netty's allocators when nobody sets their messages per read: a read that filled its buffer leaves the rest to
+     * another round, which Netty's epoll loop queues behind the other connections' events, so that one large result
+     * does not hold up the loop.
+     *
+     * <p>Not Netty's adaptive handle inside a delegating one, as before: every connection's read went through three
+     * handle objects, and the delegating calls, shared with Netty's own wrapper, could not be inlined.
+     */
+    static final class Sizes implements ExtendedHandle {
+        static final int MAX_READS = 1;
 
-        Reusing(ExtendedHandle sizes) {
-            super(sizes);
-            this.sizes = sizes;
-        }
+        private final UncheckedBooleanSupplier filled = () -> this.attempted == this.last;
+        private ChannelConfig config;
+        private int size = MIN;
+        private boolean shrinkNext;
+        private int reads;
+        private int bytes;
+        private int attempted;
+        private int last;
 
         @Override
         public ByteBuf allocate(ByteBufAllocator alloc) {
-            return take(alloc, guess());
+            return take(alloc, size);
         }
 
         @Override
-        public boolean continueReading(UncheckedBooleanSupplier maybeMoreDataSupplier) {
-            return sizes.continueReading(maybeMoreDataSupplier);
+        public int guess() {
+            return size;
+        }
+
+        @Override
+        public void reset(ChannelConfig config) {
+            this.config = config;
+            reads = 0;
+            bytes = 0;
+        }
+
+        @Override
+        public void incMessagesRead(int numMessages) {
+            reads += numMessages;
+        }
+
+        @Override
+        public void lastBytesRead(int bytes) {
+            if (bytes == attempted) {
+                record(bytes);
+            }
+            last = bytes;
+            if (bytes > 0) {
+                this.bytes += bytes;
+            }
+        }
+
+        @Override
+        public int lastBytesRead() {
+            return last;
+        }
+
+        @Override
+        public void attemptedBytesRead(int bytes) {
+            attempted = bytes;
+        }
+
+        @Override
+        public int attemptedBytesRead() {
+            return attempted;
+        }
+
+        @Override
+        public boolean continueReading() {
+            return continueReading(filled);
+        }
+
+        @Override
+        public boolean continueReading(UncheckedBooleanSupplier maybeMoreData) {
+            return config.isAutoRead() && maybeMoreData.get() && reads < MAX_READS && bytes > 0;
+        }
+
+        @Override
+        public void readComplete() {
+            record(bytes < 0 ? Integer.MAX_VALUE : bytes);
+        }
+
+        private void record(int read) {
+            if (read <= size >> 1) {
+                if (shrinkNext) {
+                    size = Math.max(size >> 1, MIN);
+                    shrinkNext = false;
+                } else {
+                    shrinkNext = true;
+                }
+            } else if (read >= size) {
+                size = Math.min(size << 4, MAX);
+                shrinkNext = false;
+            }
         }
     }
 }

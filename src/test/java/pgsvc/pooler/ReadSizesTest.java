@@ -1,6 +1,7 @@
 package pgsvc.pooler;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.channel.ChannelConfig;
@@ -26,6 +27,10 @@ class ReadSizesTest {
         return asked;
     }
 
+    private static RecvByteBufAllocator.ExtendedHandle newHandle() {
+        return (RecvByteBufAllocator.ExtendedHandle) Pooler.READ_SIZES.newHandle();
+    }
+
     @Test
     void shortMessagesKeepReadsAtTwoKilobytes() {
         RecvByteBufAllocator.Handle handle = Pooler.READ_SIZES.newHandle();
@@ -49,5 +54,33 @@ class ReadSizesTest {
             asked = read(handle, config, 20);
         }
         assertTrue(asked >= 2048 && asked < 65536, "asked " + asked);
+    }
+
+    @Test
+    void aRoundIsOneRead() {
+        RecvByteBufAllocator.ExtendedHandle handle = newHandle();
+        handle.reset(config);
+        handle.attemptedBytesRead(handle.guess());
+        handle.lastBytesRead(handle.guess());
+        handle.incMessagesRead(1);
+        // Even when it filled its buffer and Netty's epoll loop says more may be waiting: the loop reads the rest in
+        // another round, after the other connections.
+        assertFalse(handle.continueReading(() -> true));
+        assertFalse(handle.continueReading());
+        handle.readComplete();
+        assertEquals(32768, handle.guess(), "a full 2 kB read makes the next one 16 times larger");
+    }
+
+    @Test
+    void itShrinksByHalfEverySecondShortRound() {
+        RecvByteBufAllocator.Handle handle = newHandle();
+        read(handle, config, Integer.MAX_VALUE);
+        // As with Netty's handle, the round that grew it counts as the first short one for the new size.
+        read(handle, config, 100);
+        assertEquals(16384, handle.guess());
+        read(handle, config, 100);
+        assertEquals(16384, handle.guess(), "one short round is not enough");
+        read(handle, config, 100);
+        assertEquals(8192, handle.guess());
     }
 }
