@@ -28,6 +28,7 @@ import pgsvc.pooler.tls.TlsInfo;
 import pgsvc.protocol.CancelRequest;
 import pgsvc.protocol.ErrorFields;
 import pgsvc.protocol.FrameDecoder;
+import pgsvc.protocol.Framer;
 import pgsvc.protocol.GssEncRequest;
 import pgsvc.protocol.Messages;
 import pgsvc.protocol.ParameterStatus;
@@ -119,10 +120,17 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
     private boolean sslAnswered;
     /** disable_pqexec, read once: it needs a restart to change. */
     private boolean noSimpleQuery;
+    /**
+     * Frames what the client sends after its StartupMessage: this handler reads the socket's raw bytes (the startup
+     * decoder removes itself, and no FrameDecoder takes its place). The console takes it over with the connection.
+     */
+    private final Framer framer;
+    private boolean consoleTookOver;
 
     ClientConnection(Pooler pooler, Route route) {
         this.pooler = pooler;
         this.route = route;
+        this.framer = new Framer(pooler.maxPacketSize());
         this.id = pooler.nextId();
         this.vars = pooler.trackedParams().newValues();
         this.cancelKey = pooler.newCancelKey();
@@ -243,8 +251,20 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (msg instanceof ByteBuf batch) {
-            clientData(batch);
+        if (msg instanceof ByteBuf read) {
+            ByteBuf batch = framer.frame(ctx.alloc(), read);
+            if (batch != null) {
+                clientData(batch);
+            }
+            ProtocolException failure = framer.failure();
+            if (failure != null) {
+                if (consoleTookOver) {
+                    // The batch logged the console in; the bad frame after it is the console's to answer.
+                    ctx.pipeline().fireExceptionCaught(failure);
+                } else {
+                    exceptionCaught(ctx, failure);
+                }
+            }
         } else if (msg instanceof StartupMessage startup) {
             startup(startup);
         } else if (msg == SslRequest.INSTANCE) {
@@ -260,6 +280,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
+        framer.readComplete(ctx);
         ServerConnection s = server;
         if (flushServer && s != null) {
             flushServer = false;
@@ -285,6 +306,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        framer.release();
         State was = state;
         state = State.CLOSED;
         cancelTimers();
@@ -587,7 +609,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
         // The console is not a pooled client: it does not count against max_client_conn.
         pooler.clientClosed(this);
         state = State.CLOSED;
-        ConsoleConnection console = new ConsoleConnection(pooler, user, admin, id, connectMillis);
+        ConsoleConnection console = new ConsoleConnection(pooler, user, admin, id, connectMillis, framer);
+        consoleTookOver = true;
         channel.pipeline().replace(this, "console", console);
         console.welcome(channel.pipeline().context(console), cancelKey);
     }

@@ -20,6 +20,7 @@ import org.slf4j.LoggerFactory;
 
 import pgsvc.pooler.config.DatabaseEntry;
 import pgsvc.protocol.FrameDecoder;
+import pgsvc.protocol.Framer;
 import pgsvc.protocol.Messages;
 import pgsvc.protocol.ProtocolException;
 
@@ -69,9 +70,12 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
     /** A FATAL for input that came after a command whose reply is still to come: it goes out after that reply. */
     private Runnable fatalAfterReply;
     private final ArrayDeque<ByteBuf> held = new ArrayDeque<>();
+    /** The client connection's framing, taken over with what it holds of a frame not yet whole. */
+    private final Framer framer;
 
-    ConsoleConnection(Pooler pooler, String user, boolean admin, long id, long connectMillis) {
+    ConsoleConnection(Pooler pooler, String user, boolean admin, long id, long connectMillis, Framer framer) {
         this.pooler = pooler;
+        this.framer = framer;
         this.user = user;
         this.admin = admin;
         this.id = id;
@@ -86,6 +90,7 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
         ctx.channel().closeFuture().addListener(f -> {
             pooler.consoleClosed(this);
             releaseHeld();
+            framer.release();
         });
     }
 
@@ -124,7 +129,23 @@ final class ConsoleConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        ByteBuf batch = (ByteBuf) msg;
+        ByteBuf batch = framer.frame(ctx.alloc(), (ByteBuf) msg);
+        if (batch != null) {
+            console(ctx, batch);
+        }
+        ProtocolException failure = framer.failure();
+        if (failure != null) {
+            exceptionCaught(ctx, failure);
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        framer.readComplete(ctx);
+    }
+
+    /** One batch of whole frames from the client. */
+    private void console(ChannelHandlerContext ctx, ByteBuf batch) {
         if (ended) {
             batch.release();
             return;

@@ -174,7 +174,9 @@ public final class Pooler {
                 Tls t = tls;
                 Supplier<ChannelHandler> directTls = t.acceptsClients() && !(ch instanceof DomainSocketChannel)
                         ? () -> t.newClientHandler(ch.alloc()) : null;
-                ch.pipeline().addLast("startup", new StartupDecoder(maxStartupPacket(), maxPacketSize(), directTls));
+                // The client connection frames what follows the StartupMessage itself (Framer).
+                ch.pipeline().addLast("startup",
+                        new StartupDecoder(maxStartupPacket(), maxPacketSize(), directTls, true));
                 ch.pipeline().addLast("client", new ClientConnection(Pooler.this, route));
                 WriteThrough.addTo(ch);
             }

@@ -27,8 +27,10 @@ import pgsvc.pooler.tls.Tls;
 import pgsvc.pooler.tls.TlsInfo;
 import pgsvc.protocol.ErrorFields;
 import pgsvc.protocol.FrameDecoder;
+import pgsvc.protocol.Framer;
 import pgsvc.protocol.Messages;
 import pgsvc.protocol.ParameterStatus;
+import pgsvc.protocol.ProtocolException;
 
 /**
  * One connection from the pooler to PostgreSQL. It logs in by itself on its own event loop; once logged in, what it
@@ -61,6 +63,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
     /** The channel's {@link WriteThrough} to call directly, once logged in; null when writes must take the pipeline. */
     WriteThrough out;
     private final ServerAuth auth;
+    /** Frames what the server sends: this handler reads the socket's raw bytes (no FrameDecoder in between). */
+    private final Framer framer;
     private int backendPid;
     private int backendKey;
     private String closeReason;
@@ -76,6 +80,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
         this.loopIndex = loopIndex;
         this.tracked = pool.pooler.trackedParams().newValues();
         this.auth = new ServerAuth(pool.settings.serverUser(), pool.settings.serverPassword(), pool.pooler::scramKeys);
+        this.framer = new Framer(pool.pooler.maxPacketSize());
         long lifetime = pool.settings.lifetimeMicros();
         // Jitter lifetimes so that a pool opened all at once is not closed all at once.
         this.lifetimeNanos = lifetime <= 0 ? Long.MAX_VALUE
@@ -95,7 +100,6 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
             protected void initChannel(Channel ch) {
                 // server_tls_sslmode: SSLRequest and handshake first; this connection sees channelActive after.
                 ServerTlsNegotiator.addTo(ch.pipeline(), tls, host, s.port());
-                ch.pipeline().addLast(FrameDecoder.NAME, new FrameDecoder(pooler.maxPacketSize()));
                 ch.pipeline().addLast("server", server);
                 WriteThrough.addTo(ch);
             }
@@ -258,7 +262,18 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        ByteBuf batch = (ByteBuf) msg;
+        ByteBuf batch = framer.frame(ctx.alloc(), (ByteBuf) msg);
+        if (batch != null) {
+            serverData(ctx, batch);
+        }
+        ProtocolException failure = framer.failure();
+        if (failure != null) {
+            exceptionCaught(ctx, failure);
+        }
+    }
+
+    /** One batch of whole frames from the server. */
+    private void serverData(ChannelHandlerContext ctx, ByteBuf batch) {
         Phase p = phase;
         if (p == Phase.READY) {
             ClientConnection c = client;
@@ -287,6 +302,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
+        framer.readComplete(ctx);
         ClientConnection c = client;
         if (c != null && phase == Phase.READY) {
             c.serverReadComplete(this);
@@ -304,6 +320,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        framer.release();
         Phase was = phase;
         phase = Phase.CLOSED;
         if (was == Phase.LOGIN || was == Phase.CONNECTING || was == Phase.CONNECT_QUERY) {
@@ -318,6 +335,11 @@ final class ServerConnection extends ChannelInboundHandlerAdapter {
         if (was != Phase.CLOSED) {
             log.debug("S-{}: {} closed: {}", id, pool.key, closeReason == null ? "server closed connection" : closeReason);
         }
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        framer.release();
     }
 
     @Override

@@ -1,11 +1,8 @@
 package pgsvc.protocol;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.ByteBufUtil;
-import io.netty.buffer.CompositeByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.handler.codec.ByteToMessageDecoder;
 
 /**
  * Frames typed messages (Byte1 type, Int32 length including itself, body) on either side of the pooler.
@@ -30,6 +27,9 @@ import io.netty.handler.codec.ByteToMessageDecoder;
  *
  * <p>Buffers: whoever receives a batch owns it and must release it (or pass it on to {@code write()}, which takes
  * ownership).
+ *
+ * <p>The framing itself is {@link Framer}'s, which a handler that reads raw bytes can also use directly, as the
+ * pooler's client and server connections do.
  */
 public final class FrameDecoder extends ChannelInboundHandlerAdapter {
 
@@ -42,13 +42,7 @@ public final class FrameDecoder extends ChannelInboundHandlerAdapter {
     /** PostgreSQL's own ceiling: MaxAllocSize - 1, the largest message the server can build or accept. */
     public static final int DEFAULT_MAX_FRAME_LENGTH = 0x3FFF_FFFF - 1;
 
-    private final int maxFrameLength;
-    /** Bytes read but not yet passed on: the start of a frame whose rest has not arrived. */
-    private ByteBuf partial;
-    private boolean failed;
-    /** Whether bytes came in since the last read completed, and whether any were passed on. */
-    private boolean readSome;
-    private boolean passedOn;
+    private final Framer framer;
 
     public FrameDecoder() {
         this(DEFAULT_MAX_FRAME_LENGTH);
@@ -56,8 +50,7 @@ public final class FrameDecoder extends ChannelInboundHandlerAdapter {
 
     /** @param maxFrameLength largest accepted value of a frame's length field (which counts itself, not the type) */
     public FrameDecoder(int maxFrameLength) {
-        checkMaxFrameLength(maxFrameLength);
-        this.maxFrameLength = maxFrameLength;
+        this.framer = new Framer(maxFrameLength);
     }
 
     static void checkMaxFrameLength(int maxFrameLength) {
@@ -96,94 +89,30 @@ public final class FrameDecoder extends ChannelInboundHandlerAdapter {
             ctx.fireChannelRead(msg);
             return;
         }
-        readSome = true;
-        if (failed) {
-            read.release();
-            return;
-        }
-        ByteBuf in;
-        if (partial == null) {
-            in = read;
-        } else {
-            // The tail of the last read and this one are joined as components rather than copied, so that a large
-            // result streams through without a copy of every read.
-            in = ByteToMessageDecoder.COMPOSITE_CUMULATOR.cumulate(ctx.alloc(), partial, read);
-            partial = null;
-        }
-        int start = in.readerIndex();
-        int limit = in.writerIndex();
-        int index = start;
-        String error = null;
-        // Headers are checked as soon as they arrive, also the one of a frame still incomplete: an oversized
-        // length is refused before any of its body is buffered.
-        while (limit - index >= HEADER_LENGTH) {
-            int length = in.getInt(index + 1);
-            if (length < 4 || length > maxFrameLength) {
-                error = length < 4
-                        ? "bad packet header: '" + ByteBufUtil.hexDump(in, index, HEADER_LENGTH) + "'"
-                        : "oversized packet: type '" + (char) (in.getByte(index) & 0xFF) + "' length " + length
-                                + " exceeds " + maxFrameLength;
-                break;
-            }
-            if (limit - index - 1 < length) {
-                break;
-            }
-            index += 1 + length;
-        }
-        ByteBuf batch;
-        if (error != null) {
-            failed = true;
-            batch = index > start ? in.retainedSlice(start, index - start) : null;
-            in.release();
-        } else if (index == limit) {
-            batch = in;
-        } else {
-            batch = index > start ? in.retainedSlice(start, index - start) : null;
-            in.readerIndex(index);
-            partial = in;
-            if (in instanceof CompositeByteBuf composite && composite.refCnt() == 1) {
-                composite.discardReadComponents();
-            }
-        }
+        ByteBuf batch = framer.frame(ctx.alloc(), read);
         if (batch != null) {
-            passedOn = true;
             ctx.fireChannelRead(batch);
         }
-        if (error != null) {
-            // The good frames first, then the failure: the peer's messages are acted on in the order it sent them,
-            // as PgBouncer would.
-            ctx.fireExceptionCaught(new ProtocolException(error));
+        ProtocolException failure = framer.failure();
+        if (failure != null) {
+            ctx.fireExceptionCaught(failure);
         }
     }
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        // With auto-read off, bytes that made no whole frame would otherwise leave the connection waiting for a read
-        // nobody asks for.
-        if (readSome && !passedOn && !ctx.channel().config().isAutoRead()) {
-            ctx.read();
-        }
-        readSome = false;
-        passedOn = false;
+        framer.readComplete(ctx);
         ctx.fireChannelReadComplete();
     }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        releasePartial();
+        framer.release();
         ctx.fireChannelInactive();
     }
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
-        releasePartial();
-    }
-
-    private void releasePartial() {
-        ByteBuf p = partial;
-        partial = null;
-        if (p != null) {
-            p.release();
-        }
+        framer.release();
     }
 }

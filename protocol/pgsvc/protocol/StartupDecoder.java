@@ -21,8 +21,9 @@ import java.util.function.Supplier;
  *       sends another startup packet (over TLS if the answer was 'S').</li>
  *   <li>CancelRequest: emitted; the decoder stays and any further byte is a protocol violation.</li>
  *   <li>StartupMessage: emitted, then the decoder replaces itself with a {@link FrameDecoder} named
- *       {@link FrameDecoder#NAME}. Bytes already read after the StartupMessage are not lost: ByteToMessageDecoder
- *       passes its leftover cumulation to the next handler, the new FrameDecoder, when this one is removed. So
+ *       {@link FrameDecoder#NAME} (or only removes itself, when the next handler frames raw bytes itself). Bytes
+ *       already read after the StartupMessage are not lost: ByteToMessageDecoder passes its leftover cumulation to
+ *       the next handler, the new FrameDecoder, when this one is removed. So
  *       frames a client pipelined behind its StartupMessage reach the next handler right after it, before any
  *       answer: the pooler must hold them (or refuse them) until login is done.</li>
  * </ul>
@@ -56,6 +57,8 @@ public final class StartupDecoder extends ByteToMessageDecoder {
     private final int maxFrameLength;
     /** Makes the TLS handler for a direct-TLS connection; null when direct TLS is not accepted. */
     private final Supplier<? extends ChannelHandler> directTls;
+    /** The next handler frames raw bytes itself: no FrameDecoder takes this decoder's place. */
+    private final boolean nextFrames;
     /** Whether any byte was decoded: direct TLS can only be the connection's very first bytes. */
     private boolean started;
     private boolean cancelRequested;
@@ -82,6 +85,20 @@ public final class StartupDecoder extends ByteToMessageDecoder {
      */
     public StartupDecoder(int maxStartupPacketLength, int maxFrameLength,
                           Supplier<? extends ChannelHandler> directTls) {
+        this(maxStartupPacketLength, maxFrameLength, directTls, false);
+    }
+
+    /**
+     * @param maxStartupPacketLength largest accepted value of a startup packet's length field
+     * @param maxFrameLength         passed to the {@link FrameDecoder} that replaces this decoder
+     * @param directTls              makes the TLS handler for a connection that starts with a TLS ClientHello; null
+     *                               to refuse such a connection as a bad packet header
+     * @param nextFrames             whether the next handler frames raw bytes itself (with a {@link Framer}): then
+     *                               the decoder only removes itself after the StartupMessage, and what follows reaches
+     *                               that handler as raw bytes
+     */
+    public StartupDecoder(int maxStartupPacketLength, int maxFrameLength,
+                          Supplier<? extends ChannelHandler> directTls, boolean nextFrames) {
         if (maxStartupPacketLength < CANCEL_REQUEST_LENGTH) {
             throw new IllegalArgumentException("maxStartupPacketLength too small: " + maxStartupPacketLength);
         }
@@ -89,6 +106,7 @@ public final class StartupDecoder extends ByteToMessageDecoder {
         this.maxStartupPacketLength = maxStartupPacketLength;
         this.maxFrameLength = maxFrameLength;
         this.directTls = directTls;
+        this.nextFrames = nextFrames;
     }
 
     @Override
@@ -140,7 +158,11 @@ public final class StartupDecoder extends ByteToMessageDecoder {
             default:
                 out.add(new StartupMessage(code, parseParameters(in, code, start + HEADER_LENGTH, start + length)));
                 in.skipBytes(length);
-                ctx.pipeline().replace(this, FrameDecoder.NAME, new FrameDecoder(maxFrameLength));
+                if (nextFrames) {
+                    ctx.pipeline().remove(this);
+                } else {
+                    ctx.pipeline().replace(this, FrameDecoder.NAME, new FrameDecoder(maxFrameLength));
+                }
                 break;
         }
     }
@@ -151,7 +173,7 @@ public final class StartupDecoder extends ByteToMessageDecoder {
      */
     private void startDirectTls(ChannelHandlerContext ctx) {
         String name = ctx.name();
-        StartupDecoder inside = new StartupDecoder(maxStartupPacketLength, maxFrameLength, null);
+        StartupDecoder inside = new StartupDecoder(maxStartupPacketLength, maxFrameLength, null, nextFrames);
         inside.started = true;
         ctx.pipeline().replace(this, TLS_NAME, directTls.get());
         ctx.pipeline().addAfter(TLS_NAME, name, inside);

@@ -1,6 +1,7 @@
 package pgsvc.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -10,6 +11,7 @@ import java.net.SocketException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -184,6 +186,40 @@ class ConsoleFuzzTest {
     void anUnterminatedQueryBehindADeferredShowIsAFatalErrorAfterItsAnswer() throws IOException {
         anyFramesGetAnswersOrAFatalErrorNeverSilence(List.of(query("SHOW pools\0"), frame((byte) 'Q', new byte[0]),
                 query("SHOW VERSION\0")));
+    }
+
+    /**
+     * The password and the first bytes of a Query in one write, the rest later. The console takes the connection over
+     * from the client connection at login, with the part of a frame that one holds: the whole Query is answered.
+     */
+    @Example
+    void aQueryBegunWithThePasswordIsAnsweredWhenItsRestComes() throws IOException {
+        byte[] show = query("SHOW VERSION\0");
+        try (WireClient c = WireClient.open(pgsvc.port())) {
+            List<WireClient.Message> login = c.login(STATS, STATS_PASSWORD, Map.of("database", "pgbouncer"),
+                    Arrays.copyOf(show, 7));
+            assertEquals('Z', login.get(login.size() - 1).type(), () -> describe(login));
+            c.sendRaw(Arrays.copyOfRange(show, 7, show.length));
+            WireClient.Result r = c.readResult(true);
+            assertEquals(List.of("SHOW"), r.tags());
+            assertTrue(r.values().get(0).startsWith("PgBouncer"), () -> "SHOW VERSION: " + r.values());
+        }
+    }
+
+    /** A bad header in the same write as the password: the console, once logged in, ends with a FATAL for it. */
+    @Example
+    void aBadHeaderSentWithThePasswordIsTheConsolesFatalError() throws IOException {
+        try (WireClient c = WireClient.open(pgsvc.port())) {
+            List<WireClient.Message> login = c.login(STATS, STATS_PASSWORD, Map.of("database", "pgbouncer"),
+                    new byte[5]);
+            assertEquals('Z', login.get(login.size() - 1).type(), () -> describe(login));
+            WireClient.Message fatal = c.read();
+            assertEquals('E', fatal.type());
+            assertEquals("FATAL", fatal.fields().get('S'));
+            assertEquals("08P01", fatal.fields().get('C'));
+            assertTrue(fatal.fields().get('M').contains("bad packet header"), () -> fatal.fields().toString());
+            assertThrows(EOFException.class, c::read);
+        }
     }
 
     private static String describe(List<WireClient.Message> seen) {

@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -207,6 +208,14 @@ final class WireClient implements AutoCloseable {
      * an authentication request this client cannot answer) is returned last.
      */
     List<Message> login(String user, String password, Map<String, String> extra) throws IOException {
+        return login(user, password, extra, new byte[0]);
+    }
+
+    /**
+     * The same, with {@code trailing} sent in the same write as the password message: what a client pipelines
+     * behind its login, such as the first bytes of a Query.
+     */
+    List<Message> login(String user, String password, Map<String, String> extra, byte[] trailing) throws IOException {
         Map<String, String> params = new LinkedHashMap<>();
         params.put("user", user);
         params.put("database", "pgsvc");
@@ -217,13 +226,13 @@ final class WireClient implements AutoCloseable {
             Message m = read();
             seen.add(m);
             if (m.type() == 'R' && m.authCode() == 3) {
-                sendTyped('p', cstringBytes(password));
+                sendRaw(concat(typed('p', cstringBytes(password)), trailing));
             } else if (m.type() == 'R' && m.authCode() == 5) {
                 String inner = md5Hex((password + user).getBytes(StandardCharsets.UTF_8));
                 ByteArrayOutputStream outer = new ByteArrayOutputStream();
                 outer.writeBytes(inner.getBytes(StandardCharsets.US_ASCII));
                 outer.write(m.body(), 4, 4);
-                sendTyped('p', cstringBytes("md5" + md5Hex(outer.toByteArray())));
+                sendRaw(concat(typed('p', cstringBytes("md5" + md5Hex(outer.toByteArray()))), trailing));
             } else if (m.type() == 'R' && m.authCode() != 0) {
                 return seen;
             } else if (m.type() == 'Z' || m.type() == 'E') {
@@ -314,8 +323,17 @@ final class WireClient implements AutoCloseable {
     }
 
     private void sendTyped(char type, byte[] body) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(5 + body.length).put((byte) type).putInt(4 + body.length).put(body);
-        sendRaw(b.array());
+        sendRaw(typed(type, body));
+    }
+
+    private static byte[] typed(char type, byte[] body) {
+        return ByteBuffer.allocate(5 + body.length).put((byte) type).putInt(4 + body.length).put(body).array();
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] both = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, both, a.length, b.length);
+        return both;
     }
 
     private static void cstring(ByteArrayOutputStream out, String s) {
