@@ -8,10 +8,10 @@
 #   mvn -B -q package -DskipTests; BASE_JAR=/tmp/base.jar perf/ab.sh
 #   BASE_JAR=/tmp/base.jar CLIENTS=1000 MODE=extended perf/ab.sh
 #
-# Env: BASE_JAR (required), CLIENTS (10), MODE (simple extended prepared tpcb, connect = -C -S; simple), DURATION (10 s per run),
-# ROUNDS (6), WARMUP (15 s through each pooler first, at 10 clients and at CLIENTS), PGSVC_JAVA_OPTS (the new jar's
-# JVM options), BASE_JAVA_OPTS (the base jar's; PGSVC_JAVA_OPTS by default). BASE_JAR may be the working tree's jar,
-# to compare JVM options alone.
+# Env: BASE_JAR (required), CLIENTS (10), MODE (simple extended prepared tpcb, connect = -C -S; simple),
+# DURATION (10 s per run), ROUNDS (6), WARMUP (60 s through each pooler first, in turns of 10 s, at 10 clients and
+# at CLIENTS in turn), PGSVC_JAVA_OPTS (the new jar's JVM options), BASE_JAVA_OPTS (the base jar's; PGSVC_JAVA_OPTS
+# by default). BASE_JAR may be the working tree's jar, to compare JVM options alone.
 # CPU is utime+stime from /proc over the whole run, logins included; the lines marked "all" are over every round.
 set -euo pipefail
 
@@ -19,7 +19,7 @@ CLIENTS=${CLIENTS:-10}
 MODE=${MODE:-simple}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-6}
-WARMUP=${WARMUP:-15}
+WARMUP=${WARMUP:-60}
 POOL_AUTH_TYPE=md5
 POOL_SIZE=20
 MAX_CLIENT_CONN=11000
@@ -68,10 +68,15 @@ bench() { # TARGET CLIENTS SECONDS
         -U "$BENCH_USER" pgbench 2>&1
 }
 
-for target in pgbouncer base new; do
-    log "warm-up: $WARMUP s through $target"
-    bench "$target" 10 $((WARMUP / 2)) > /dev/null
-    bench "$target" "$CLIENTS" $((WARMUP - WARMUP / 2)) > /dev/null
+# The warm-up takes turns as the rounds do, 10 s through each target at a time: a JVM that sits idle while the
+# others run, and then gets load again, takes branches of its event loop that steady load never does, and C2
+# recompiles the loop (for a few seconds it runs slower code, and the compiler thread takes CPU). Warmed up in one
+# stretch, the base jar met its first such idle spell in round 1, which then read 1 to 5 µs per transaction higher.
+log "warm-up: $WARMUP s through each target, 10 s at a time"
+for turn in $(seq $(((WARMUP + 9) / 10))); do
+    for target in pgbouncer base new; do
+        bench "$target" "$([ $((turn % 2)) -eq 1 ] && echo 10 || echo "$CLIENTS")" 10 > /dev/null
+    done
 done
 
 CLK_TCK=$(getconf CLK_TCK)

@@ -8,7 +8,8 @@
 #   CLIENTS=1000 MODE=tpcb perf/gc.sh          # where the stop-the-world collectors paused longest
 #   OPTION_SETS="-XX:+UseZGC|-XX:+UseG1GC" perf/gc.sh
 #
-# Env: OPTION_SETS (option sets separated by |), CLIENTS (100), DURATION (20), MODE (simple or tpcb), SCALE (10),
+# Env: OPTION_SETS (option sets separated by |), CLIENTS (100), DURATION (20), MODE (simple extended prepared tpcb;
+# connect is -C -S, a login per transaction, the most garbage per transaction), SCALE (10),
 # RATE (pgbench -R: transactions per second in all, none by default).
 # Output in perf/out/gc-*/ (one pgsvc log with its safepoint lines per option set).
 set -euo pipefail
@@ -17,7 +18,7 @@ CLIENTS=${CLIENTS:-100}
 DURATION=${DURATION:-20}
 MODE=${MODE:-simple}
 SCALE=${SCALE:-10}
-OPTION_SETS=${OPTION_SETS:-"-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m|-XX:+UseZGC -Xms64m -Xmx512m -XX:SoftMaxHeapSize=128m|-XX:+UseZGC -Xmx512m|-XX:+UseG1GC -Xms64m -Xmx512m|-XX:+UseParallelGC -Xmx512m|-XX:+UseSerialGC -Xmx512m"}
+OPTION_SETS=${OPTION_SETS:-"-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m -XX:+UnlockExperimentalVMOptions -XX:-ShenandoahPacing -XX:ShenandoahControlIntervalMax=100 -XX:-UsePerfData|-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m|-XX:+UseZGC -Xms64m -Xmx512m -XX:SoftMaxHeapSize=128m|-XX:+UseZGC -Xmx512m|-XX:+UseG1GC -Xms64m -Xmx512m|-XX:+UseParallelGC -Xmx512m|-XX:+UseSerialGC -Xmx512m"}
 POOL_AUTH_TYPE=md5
 POOL_SIZE=20
 MAX_CLIENT_CONN=11000
@@ -30,11 +31,8 @@ mkdir -p "$OUT"
 
 sandbox_init pooler
 start_cluster "$SCALE" noreplica
-case $MODE in
-    simple) MODE_ARGS=(-S) ;;
-    tpcb) MODE_ARGS=() ;;
-    *) die "MODE is simple or tpcb, not $MODE" ;;
-esac
+mode_script "$MODE"
+MODE_ARGS=("${SCRIPT[@]}")
 # A fixed rate compares CPU per transaction with the machine short of saturation, where the collectors' own
 # threads and pgbench do not crowd each other: the figure then moves less between runs.
 [ -z "${RATE:-}" ] || MODE_ARGS+=(-R "$RATE")

@@ -21,8 +21,11 @@ PGSVC_JAVA_OPTS=${PGSVC_JAVA_OPTS:-}
 # stretched to 15 and 30 ms by the scheduler on saturated cores), where the stop-the-world young collections of G1
 # (the default), Parallel and Serial took 9-76 ms on the 2-core machine under load. Its compact mode keeps RSS near
 # what is live (a cycle at least every 30 s, emptied regions back to the OS after 1 s), and it keeps compressed
-# references, which JDK 17's ZGC does not. perf/gc.sh and perf/RESULTS.md have the figures.
-PGSVC_BENCH_JAVA_OPTS="-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m"
+# references, which JDK 17's ZGC does not. The other four options quiet the JVM's own threads while pgsvc allocates
+# nothing per transaction: no pacer tick every 10 ms, the collector's control thread checks every 100 ms instead of
+# every 10, no counters sampled for jstat every 50 ms (about 2% of pgsvc's CPU per -S transaction, RESULTS, session
+# 9). perf/gc.sh and perf/RESULTS.md have the figures.
+PGSVC_BENCH_JAVA_OPTS="-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m -XX:+UnlockExperimentalVMOptions -XX:-ShenandoahPacing -XX:ShenandoahControlIntervalMax=100 -XX:-UsePerfData"
 
 die() { echo "$NAME: $*" >&2; exit 1; }
 log() { echo "$NAME: $*" >&2; }

@@ -243,4 +243,37 @@ class OperationsTest {
             assertEquals("", out.strip());
         }
     }
+
+    /**
+     * The unit starts the JVM with the README's launcher options, and this JVM takes them: a misspelt or retired
+     * option would stop the service from starting at all.
+     */
+    @Test
+    void theLauncherOptionsAreTheReadmesAndThisJvmTakesThem() throws Exception {
+        String execStart = Files.readAllLines(Path.of("conf", "pgsvc.service"), StandardCharsets.UTF_8).stream()
+                .filter(l -> l.startsWith("ExecStart=")).findFirst().orElseThrow();
+        List<String> unitOptions = javaOptions(execStart.substring("ExecStart=".length()));
+        String readme = Files.readString(Path.of("README.md"), StandardCharsets.UTF_8).replace("\\\n", " ");
+        String command = readme.lines().filter(l -> l.startsWith("java -XX")).findFirst().orElseThrow();
+        assertEquals(javaOptions(command), unitOptions);
+        assertTrue(unitOptions.size() > 1, () -> "options: " + unitOptions);
+
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElseThrow());
+        cmd.addAll(unitOptions);
+        cmd.add("-version");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), () -> String.join(" ", cmd) + "\n" + out);
+    }
+
+    /** The options between {@code java} and {@code -jar} of a command line. */
+    private static List<String> javaOptions(String commandLine) {
+        List<String> words = List.of(commandLine.strip().split("\\s+"));
+        assertTrue(words.get(0).endsWith("java"), commandLine);
+        int jar = words.indexOf("-jar");
+        assertTrue(jar > 0, commandLine);
+        return words.subList(1, jar);
+    }
 }
