@@ -6,7 +6,8 @@
 #   CLIENTS=100 DURATION=30 SCALE=20 perf/sandbox.sh
 #   SANDBOX_DIRECT_ONLY=1 perf/sandbox.sh    # PostgreSQL only: no jar, no pooler
 #
-# Env: CLIENTS, DURATION (s), SCALE, JOBS (pgbench threads), PG_BIN (server binaries), PGSVC_JAR, JAVA_OPTS.
+# Env: CLIENTS, DURATION (s), SCALE, JOBS (pgbench threads), PG_BIN (server binaries), PGSVC_JAR, JAVA_OPTS (pgsvc's
+# JVM options; the README's launcher options when unset, the JVM's defaults when set empty).
 # The sandbox itself is perf/lib.sh's; perf/bench.sh is the full benchmark (PgBouncer too, several modes).
 set -euo pipefail
 
@@ -15,10 +16,10 @@ DURATION=${DURATION:-15}
 SCALE=${SCALE:-10}
 JOBS=${JOBS:-2}
 SANDBOX_DIRECT_ONLY=${SANDBOX_DIRECT_ONLY:-0}
-PGSVC_JAVA_OPTS=${JAVA_OPTS:-}
 NAME=sandbox
 # shellcheck source=perf/lib.sh
 . "$(dirname "$0")/lib.sh"
+PGSVC_JAVA_OPTS=${JAVA_OPTS-$PGSVC_BENCH_JAVA_OPTS}
 cd "$REPO"
 OUT=$REPO/perf/out/sandbox-$(date +%Y%m%d-%H%M%S)
 
