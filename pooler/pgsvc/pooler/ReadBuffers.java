@@ -144,7 +144,8 @@ final class ReadBuffers implements RecvByteBufAllocator {
 
         @Override
         public boolean continueReading(UncheckedBooleanSupplier maybeMoreData) {
-            return config.isAutoRead() && maybeMoreData.get() && reads < MAX_READS && bytes > 0;
+            // The count first: after the round's one read it settles the answer without the two calls.
+            return reads < MAX_READS && bytes > 0 && config.isAutoRead() && maybeMoreData.get();
         }
 
         @Override
