@@ -6,6 +6,7 @@ import ch.qos.logback.classic.net.SyslogAppender;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.classic.spi.IThrowableProxy;
 import ch.qos.logback.classic.spi.ThrowableProxyUtil;
+import ch.qos.logback.core.Appender;
 import ch.qos.logback.core.ConsoleAppender;
 import ch.qos.logback.core.FileAppender;
 import ch.qos.logback.core.LayoutBase;
@@ -31,20 +32,25 @@ final class Logging {
     private static final java.util.Set<String> FACILITIES = java.util.Set.of("auth", "authpriv", "daemon", "user",
             "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7");
 
-    /** Logging as the configuration asks: stderr unless quiet, the logfile, and syslog when {@code syslog = 1}. */
-    static void configure(Config config, int verbose, boolean quiet) {
-        configure(config.logfile(), verbose, quiet);
-        if (config.getBool("syslog")) {
-            syslog(config.get("syslog_ident"), config.get("syslog_facility"));
-        }
+    private static final String FILE = "logfile";
+    private static final String SYSLOG = "syslog";
+
+    /** The command line's -v count and -q, kept for RELOAD; null until {@link #configure} ran. */
+    private static CommandLine commandLine;
+
+    private record CommandLine(int verbose, boolean quiet) {
     }
 
-    static void configure(String logfile, int verbose, boolean quiet) {
+    /**
+     * Logging as the configuration and the command line ask: stderr unless quiet, the logfile, and syslog when
+     * {@code syslog = 1}; the level from the file's verbose or -v, whichever says more.
+     */
+    static synchronized void configure(Config config, int verbose, boolean quiet) {
+        commandLine = new CommandLine(verbose, quiet);
         LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
         ctx.reset();
         ch.qos.logback.classic.Logger root = ctx.getLogger(Logger.ROOT_LOGGER_NAME);
-        root.setLevel(verbose <= 0 ? Level.INFO : verbose == 1 ? Level.DEBUG : Level.TRACE);
-        ctx.getLogger("io.netty").setLevel(verbose >= 3 ? Level.DEBUG : Level.INFO);
+        levels(ctx, Math.max(verbose, config.verbose()));
         if (!quiet) {
             ConsoleAppender<ILoggingEvent> console = new ConsoleAppender<>();
             console.setContext(ctx);
@@ -53,14 +59,54 @@ final class Logging {
             console.start();
             root.addAppender(console);
         }
+        openFileAndSyslog(ctx, config);
+    }
+
+    /**
+     * RELOAD and SIGHUP, as PgBouncer does them: the logfile is opened again, so that after logrotate moved it the
+     * lines go to a new file under the configured name, and logfile, verbose and the syslog settings take their new
+     * values. Nothing happens in a process that did not {@link #configure} logging (pgsvc inside a test's JVM).
+     */
+    static synchronized void reopen(Config config) {
+        CommandLine c = commandLine;
+        if (c == null) {
+            return;
+        }
+        LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
+        ch.qos.logback.classic.Logger root = ctx.getLogger(Logger.ROOT_LOGGER_NAME);
+        levels(ctx, Math.max(c.verbose(), config.verbose()));
+        // Closed before the new ones open: logback refuses two appenders on one file. A line logged in between
+        // reaches stderr only.
+        for (String name : new String[] {FILE, SYSLOG}) {
+            Appender<ILoggingEvent> old = root.getAppender(name);
+            if (old != null) {
+                root.detachAppender(old);
+                old.stop();
+            }
+        }
+        openFileAndSyslog(ctx, config);
+    }
+
+    private static void levels(LoggerContext ctx, int verbose) {
+        ctx.getLogger(Logger.ROOT_LOGGER_NAME)
+                .setLevel(verbose <= 0 ? Level.INFO : verbose == 1 ? Level.DEBUG : Level.TRACE);
+        ctx.getLogger("io.netty").setLevel(verbose >= 3 ? Level.DEBUG : Level.INFO);
+    }
+
+    private static void openFileAndSyslog(LoggerContext ctx, Config config) {
+        String logfile = config.logfile();
         if (logfile != null && !logfile.isEmpty()) {
             FileAppender<ILoggingEvent> file = new FileAppender<>();
             file.setContext(ctx);
+            file.setName(FILE);
             file.setFile(logfile);
             file.setAppend(true);
             file.setEncoder(encoder(ctx));
             file.start();
-            root.addAppender(file);
+            ctx.getLogger(Logger.ROOT_LOGGER_NAME).addAppender(file);
+        }
+        if (config.getBool("syslog")) {
+            syslog(config.get("syslog_ident"), config.get("syslog_facility"));
         }
     }
 
@@ -78,6 +124,7 @@ final class Logging {
         }
         SyslogAppender syslog = new SyslogAppender();
         syslog.setContext(ctx);
+        syslog.setName(SYSLOG);
         syslog.setSyslogHost("localhost");
         syslog.setPort(514);
         syslog.setFacility(name.toUpperCase(java.util.Locale.ROOT));

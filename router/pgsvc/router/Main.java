@@ -83,7 +83,7 @@ public final class Main {
             System.exit(Daemon.detach(config, args));
             return;
         }
-        Logging.configure(config, Math.max(verbose, config.verbose()), quiet);
+        Logging.configure(config, verbose, quiet);
         try {
             Path pidfile = config.pidfile() == null || config.pidfile().isEmpty() ? null : Path.of(config.pidfile());
             Pgsvc pgsvc = Pgsvc.start(config);

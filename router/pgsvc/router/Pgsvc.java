@@ -131,9 +131,13 @@ public final class Pgsvc implements AutoCloseable {
             // New contexts with the files read again; connections already open keep theirs.
             tls = Tls.load(next);
         } catch (ConfigException e) {
+            // The logfile is opened again all the same: logrotate's HUP must not leave pgsvc writing to the old one.
+            Logging.reopen(current);
             log.error("RELOAD failed, keeping the running configuration: {}", e.getMessage());
             return false;
         }
+        // The logfile first, so that the reload's own lines are in the new one.
+        Logging.reopen(next);
         for (Setting s : Setting.all()) {
             if (!s.reloadable() && !java.util.Objects.equals(current.get(s.name()), next.get(s.name()))) {
                 log.warn("RELOAD: {} changed, which takes effect only after a restart", s.name());

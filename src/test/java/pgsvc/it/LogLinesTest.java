@@ -1,7 +1,11 @@
 package pgsvc.it;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
@@ -45,6 +49,33 @@ class LogLinesTest {
                 String log = p.log();
                 return login.matcher(log).find() && closing.matcher(log).find() && error.matcher(log).find();
             });
+        }
+    }
+
+    /**
+     * logrotate moves the logfile away and sends HUP: pgsvc then writes to a new file under the configured name, as
+     * PgBouncer reopens its logfile, and nothing more goes to the moved one.
+     */
+    @Test
+    void aHupAfterTheLogfileWasMovedOpensANewOne() throws Exception {
+        try (PgsvcProcess p = PgsvcProcess.start("log_connections = 1")) {
+            Path logfile = p.logfile();
+            Path rotated = logfile.resolveSibling(logfile.getFileName() + ".1");
+            Files.move(logfile, rotated);
+            p.signal("HUP");
+            Await.until(Duration.ofSeconds(20), "the reload is logged in a new logfile",
+                    () -> p.log().contains("RELOAD: configuration reloaded"));
+            String before = Files.readString(rotated);
+
+            String url = "jdbc:postgresql://127.0.0.1:" + p.port() + "/pgsvc";
+            try (Connection c = DriverManager.getConnection(url, PgCluster.MD5_USER, PgCluster.MD5_PASSWORD);
+                    Statement st = c.createStatement()) {
+                st.execute("SELECT 1");
+            }
+            Pattern login = Pattern.compile("login attempt: db=pgsvc user=" + PgCluster.MD5_USER);
+            Await.until(Duration.ofSeconds(20), "the login is in the new logfile", () -> login.matcher(p.log()).find());
+            assertEquals(before, Files.readString(rotated), "the moved logfile got more lines after the reload");
+            assertFalse(login.matcher(before).find());
         }
     }
 }

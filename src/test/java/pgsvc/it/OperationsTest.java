@@ -182,6 +182,30 @@ class OperationsTest {
                 }
                 assertTrue(System.nanoTime() < deadline, "no 'process up' line reached syslog; got " + seen);
             }
+
+            // The syslog settings are reloadable, as in PgBouncer: a new ident and facility from the next line on.
+            Path ini = r.log().resolveSibling("pooler.ini");
+            Files.writeString(ini, Files.readString(ini).replace("syslog_ident = pgsvc-test", "syslog_ident = reloaded")
+                    .replace("syslog_facility = local3", "syslog_facility = local4"));
+            r.signal("HUP");
+            while (true) {
+                DatagramPacket packet = new DatagramPacket(buf, buf.length);
+                try {
+                    s.receive(packet);
+                } catch (SocketTimeoutException e) {
+                    fail("no reload line with the new ident reached syslog; got " + seen);
+                }
+                String line = new String(packet.getData(), 0, packet.getLength(), StandardCharsets.UTF_8);
+                seen.add(line);
+                if (line.contains("RELOAD: configuration reloaded")) {
+                    // local4 = 20: <20*8+6>.
+                    assertTrue(line.startsWith("<166>"), line);
+                    assertTrue(line.contains(" reloaded[" + r.process().pid() + "]: LOG RELOAD"), line);
+                    break;
+                }
+                assertTrue(System.nanoTime() < deadline + DEADLINE.toNanos(),
+                        "no reload line reached syslog; got " + seen);
+            }
         }
     }
 

@@ -60,6 +60,15 @@ final class PgsvcProcess implements AutoCloseable {
         return read(logfile);
     }
 
+    Path logfile() {
+        return logfile;
+    }
+
+    /** kill -NAME, as an operator or logrotate sends it. */
+    void signal(String name) throws IOException, InterruptedException {
+        assertTrue(new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).start().waitFor() == 0);
+    }
+
     @Override
     public void close() throws IOException {
         process.destroy();
