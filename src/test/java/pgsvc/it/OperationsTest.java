@@ -162,50 +162,44 @@ class OperationsTest {
         try (DatagramSocket s = syslogd;
              Running r = start("syslog = 1\nsyslog_ident = pgsvc-test\nsyslog_facility = local3\n", Map.of())) {
             s.setSoTimeout((int) DEADLINE.toMillis());
-            long deadline = System.nanoTime() + DEADLINE.toNanos();
             List<String> seen = new ArrayList<>();
-            byte[] buf = new byte[8192];
-            while (true) {
-                DatagramPacket packet = new DatagramPacket(buf, buf.length);
-                try {
-                    s.receive(packet);
-                } catch (SocketTimeoutException e) {
-                    fail("no 'process up' line reached syslog; got " + seen);
-                }
-                String line = new String(packet.getData(), 0, packet.getLength(), StandardCharsets.UTF_8);
-                seen.add(line);
-                if (line.contains("process up")) {
-                    // local3 = 19, informational = 6: <19*8+6>, then the timestamp, host, ident[pid]: LOG message.
-                    assertTrue(line.startsWith("<158>"), line);
-                    assertTrue(line.contains(" pgsvc-test[" + r.process().pid() + "]: LOG process up: pgsvc "), line);
-                    break;
-                }
-                assertTrue(System.nanoTime() < deadline, "no 'process up' line reached syslog; got " + seen);
-            }
+            String up = receiveUntil(s, "process up", seen);
+            // local3 = 19, informational = 6: <19*8+6>, then the timestamp, host, ident[pid]: LOG message.
+            assertTrue(up.startsWith("<158>"), up);
+            assertTrue(up.contains(" pgsvc-test[" + r.process().pid() + "]: LOG process up: pgsvc "), up);
 
             // The syslog settings are reloadable, as in PgBouncer: a new ident and facility from the next line on.
             Path ini = r.log().resolveSibling("pooler.ini");
             Files.writeString(ini, Files.readString(ini).replace("syslog_ident = pgsvc-test", "syslog_ident = reloaded")
                     .replace("syslog_facility = local3", "syslog_facility = local4"));
             r.signal("HUP");
-            while (true) {
-                DatagramPacket packet = new DatagramPacket(buf, buf.length);
-                try {
-                    s.receive(packet);
-                } catch (SocketTimeoutException e) {
-                    fail("no reload line with the new ident reached syslog; got " + seen);
-                }
-                String line = new String(packet.getData(), 0, packet.getLength(), StandardCharsets.UTF_8);
-                seen.add(line);
-                if (line.contains("RELOAD: configuration reloaded")) {
-                    // local4 = 20: <20*8+6>.
-                    assertTrue(line.startsWith("<166>"), line);
-                    assertTrue(line.contains(" reloaded[" + r.process().pid() + "]: LOG RELOAD"), line);
-                    break;
-                }
-                assertTrue(System.nanoTime() < deadline + DEADLINE.toNanos(),
-                        "no reload line reached syslog; got " + seen);
+            String reloaded = receiveUntil(s, "RELOAD: configuration reloaded", seen);
+            // local4 = 20: <20*8+6>.
+            assertTrue(reloaded.startsWith("<166>"), reloaded);
+            assertTrue(reloaded.contains(" reloaded[" + r.process().pid() + "]: LOG RELOAD"), reloaded);
+        }
+    }
+
+    /**
+     * The first datagram containing {@code text}, within {@link #DEADLINE}; every datagram received goes into
+     * {@code seen}, for the failure message.
+     */
+    private static String receiveUntil(DatagramSocket s, String text, List<String> seen) throws IOException {
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        byte[] buf = new byte[8192];
+        while (true) {
+            DatagramPacket packet = new DatagramPacket(buf, buf.length);
+            try {
+                s.receive(packet);
+            } catch (SocketTimeoutException e) {
+                fail("no '" + text + "' line reached syslog; got " + seen);
             }
+            String line = new String(packet.getData(), 0, packet.getLength(), StandardCharsets.UTF_8);
+            seen.add(line);
+            if (line.contains(text)) {
+                return line;
+            }
+            assertTrue(System.nanoTime() < deadline, "no '" + text + "' line reached syslog; got " + seen);
         }
     }
 
