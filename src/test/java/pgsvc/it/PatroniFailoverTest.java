@@ -86,6 +86,15 @@ class PatroniFailoverTest {
         try (Connection idle = connect(PRIMARY)) {
             assertEquals(leader.pgPort(), serverPort(idle,
                     "INSERT INTO patroni_log (note) VALUES ('before') RETURNING inet_server_port()"));
+            // Replication is asynchronous: a replica promoted before it replayed the table would have no table to
+            // write to after the failover, which is Patroni's business, not the router's.
+            Await.until(Duration.ofSeconds(30), "the replica has replayed the row written before the failover", () -> {
+                try (Connection r = connect(REPLICA)) {
+                    return serverPort(r, "SELECT count(*) FROM patroni_log WHERE note = 'before'") == 1;
+                } catch (SQLException notYet) {
+                    return false;
+                }
+            });
 
             long t0 = System.nanoTime();
             patroni.stopPatroni(leader);
