@@ -823,7 +823,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
 
     /**
      * Forwards whole frames to the linked server, noting what each one makes the server owe us; with prepared
-     * statements tracked, frames naming them go out rewritten and the rest as slices of the batch.
+     * statements tracked, frames naming them go out rewritten, through a {@link Splice}.
      */
     private void toServer(ByteBuf batch) {
         stats.received(batch.readableBytes());

@@ -5,20 +5,40 @@ import java.util.function.Consumer;
 import io.netty.buffer.ByteBuf;
 
 /**
- * Passes a batch of frames on with some bytes replaced: the unchanged runs between replacements go out as retained
- * slices of the batch (no copy), in order with the new bytes. A batch with no replacement goes out whole.
+ * Passes a batch of frames on with some bytes replaced. A batch with no replacement goes out whole. A changed batch
+ * of at most {@link #COPY_LIMIT} bytes goes out as one new buffer: the unchanged runs copied, the new bytes in
+ * between. A larger one goes out as retained slices of the batch (no copy), in order with the new bytes.
+ *
+ * <p>One buffer is the common case, a renamed prepared statement in a request of a few hundred bytes: copying those is
+ * cheaper than a slice per run, and the connection sends it with one {@code send()} where slices take Netty's
+ * outbound queue and a {@code writev()}. Slices keep a large frame (a Bind with megabytes of parameters) from being
+ * copied for a name.
  *
  * <p>Buffers: {@link #begin} takes ownership of the batch and {@link #finish} gives it up (to the sink, or by
- * releasing it); every replacement given to {@link #replace} is handed to the sink. Positions only move forward.
+ * releasing it); every replacement given to {@link #replace} is the splice's (handed to the sink, or copied and
+ * released). Positions only move forward.
  */
 final class Splice {
+    /** The largest changed batch that is copied; one read is at most 64 kB (ReadBuffers). */
+    static final int COPY_LIMIT = 64 * 1024;
+
     private final Consumer<ByteBuf> sink;
+    private final int copyLimit;
     private ByteBuf batch;
+    /** The changed batch being built, when it is copied. */
+    private ByteBuf copy;
+    /** A buffer handed out by {@link #replacing} for slices, sent at the next call. */
+    private ByteBuf open;
     private int run;
     private boolean changed;
 
     Splice(Consumer<ByteBuf> sink) {
+        this(sink, COPY_LIMIT);
+    }
+
+    Splice(Consumer<ByteBuf> sink, int copyLimit) {
         this.sink = sink;
+        this.copyLimit = copyLimit;
     }
 
     void begin(ByteBuf batch) {
@@ -29,14 +49,33 @@ final class Splice {
 
     /** Bytes {@code [from, to)} of the batch go out as {@code replacement} instead; null drops them. */
     void replace(int from, int to, ByteBuf replacement) {
-        if (from > run) {
-            sink.accept(batch.retainedSlice(run, from - run));
-        }
+        ByteBuf c = upTo(from);
         if (replacement != null) {
-            sink.accept(replacement);
+            if (c == null) {
+                sink.accept(replacement);
+            } else {
+                try {
+                    c.writeBytes(replacement);
+                } finally {
+                    replacement.release();
+                }
+            }
         }
         run = to;
-        changed = true;
+    }
+
+    /**
+     * Bytes {@code [from, to)} of the batch go out as what the caller writes to the returned buffer, at once and
+     * before any other call here; {@code size} is what it means to write.
+     */
+    ByteBuf replacing(int from, int to, int size) {
+        ByteBuf c = upTo(from);
+        run = to;
+        if (c != null) {
+            c.ensureWritable(size);
+            return c;
+        }
+        return open = batch.alloc().ioBuffer(size);
     }
 
     /** {@code bytes} go out before the byte at {@code at}. */
@@ -52,12 +91,52 @@ final class Splice {
             sink.accept(b);
             return;
         }
+        ByteBuf c = copy;
+        copy = null;
         try {
-            if (end > run) {
-                sink.accept(b.retainedSlice(run, end - run));
+            if (c == null) {
+                sendOpen();
+                if (end > run) {
+                    sink.accept(b.retainedSlice(run, end - run));
+                }
+            } else if (end > run) {
+                c.writeBytes(b, run, end - run);
             }
         } finally {
             b.release();
+        }
+        if (c != null) {
+            sink.accept(c);
+        }
+    }
+
+    /** Marks the batch changed and moves its unchanged bytes up to {@code from} on; the copy, if copying. */
+    private ByteBuf upTo(int from) {
+        ByteBuf b = batch;
+        if (!changed) {
+            changed = true;
+            if (b.readableBytes() <= copyLimit) {
+                // Room for a renamed statement or two without growing.
+                copy = b.alloc().ioBuffer(b.readableBytes() + 64);
+            }
+        }
+        ByteBuf c = copy;
+        if (c == null) {
+            sendOpen();
+            if (from > run) {
+                sink.accept(b.retainedSlice(run, from - run));
+            }
+        } else if (from > run) {
+            c.writeBytes(b, run, from - run);
+        }
+        return c;
+    }
+
+    private void sendOpen() {
+        ByteBuf o = open;
+        if (o != null) {
+            open = null;
+            sink.accept(o);
         }
     }
 }

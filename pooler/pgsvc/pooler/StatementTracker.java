@@ -18,8 +18,8 @@ import pgsvc.protocol.Protocol;
  * client is linked to gets the statement under its server-side name, prepared on the fly when it lacks it.
  *
  * <p>Client to server, each frame is looked at where it lies: a Parse, Bind, Describe or Close naming one of the
- * client's statements is re-encoded with the server-side name (for a Bind only its start; the parameter bytes stay
- * in the batch and go out as a slice), a Parse or Close is injected where the server's LRU needs one, a Close of a
+ * client's statements is re-encoded with the server-side name (for a Bind only its start: the parameter bytes go on
+ * from the batch, see {@link Splice}), a Parse or Close is injected where the server's LRU needs one, a Close of a
  * client statement and a Parse of one the server has are answered by the pooler. Anything else, unnamed statements
  * and portals included, passes untouched.
  *
@@ -177,8 +177,8 @@ final class StatementTracker {
         if (names.get(b, nameStart, nameLength) != null) {
             // PostgreSQL fails the Parse with 42P05, skips to Sync and aborts the transaction. For the server to do
             // the same at this very point, a Describe of a statement that exists nowhere stands in for the Parse.
-            out.replace(i, end, Messages.describe(client.alloc().ioBuffer(7 + PreparedStatements.NEVER_PREPARED.length),
-                    (byte) 'S', PreparedStatements.NEVER_PREPARED));
+            Messages.describe(out.replacing(i, end, 7 + PreparedStatements.NEVER_PREPARED.length), (byte) 'S',
+                    PreparedStatements.NEVER_PREPARED);
             expect(Kind.DUPLICATE, ByteBufUtil.getBytes(b, nameStart, nameLength), null);
             return;
         }
@@ -198,8 +198,8 @@ final class StatementTracker {
         }
         evict(i, out);
         server.add(statement);
-        out.replace(i, nameEnd + 1, Messages.parsePrefix(client.alloc().ioBuffer(6 + statement.serverName.length),
-                statement.serverName, end - nameEnd - 1));
+        Messages.parsePrefix(out.replacing(i, nameEnd + 1, 6 + statement.serverName.length), statement.serverName,
+                end - nameEnd - 1);
         expect(Kind.PARSE, name, statement);
     }
 
@@ -222,9 +222,8 @@ final class StatementTracker {
             }
             prepare(statement, i, out);
             int portalLength = portalEnd - portalStart;
-            ByteBuf prefix = client.alloc().ioBuffer(7 + portalLength + statement.serverName.length);
-            out.replace(i, nameEnd + 1, Messages.bindPrefix(prefix, b, portalStart, portalLength,
-                    statement.serverName, end - nameEnd - 1));
+            ByteBuf prefix = out.replacing(i, nameEnd + 1, 7 + portalLength + statement.serverName.length);
+            Messages.bindPrefix(prefix, b, portalStart, portalLength, statement.serverName, end - nameEnd - 1);
         }
         // A name that is not the client's goes as it is: PostgreSQL answers 26000 naming it, as it would directly,
         // or finds its own statement of that name (SQL PREPARE).
@@ -239,8 +238,8 @@ final class StatementTracker {
             Statement statement = nameEnd < 0 ? null : names.get(b, nameStart, nameEnd - nameStart);
             if (statement != null) {
                 prepare(statement, i, out);
-                out.replace(i, end, Messages.describe(client.alloc().ioBuffer(7 + statement.serverName.length),
-                        (byte) 'S', statement.serverName));
+                Messages.describe(out.replacing(i, end, 7 + statement.serverName.length), (byte) 'S',
+                        statement.serverName);
             }
         }
         sent++;
