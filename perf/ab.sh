@@ -8,7 +8,8 @@
 #   mvn -B -q package -DskipTests; BASE_JAR=/tmp/base.jar perf/ab.sh
 #   BASE_JAR=/tmp/base.jar CLIENTS=1000 MODE=extended perf/ab.sh
 #
-# Env: BASE_JAR (required), CLIENTS (10), MODE (simple extended prepared tpcb, connect = -C -S; simple),
+# Env: BASE_JAR (required), CLIENTS (10), MODE (simple extended prepared tpcb, connect = -C -S; simple), TARGETS
+# ("pgbouncer base new"; "base new" for prepared, which PgBouncer 1.18 fails in transaction pooling),
 # DURATION (10 s per run), ROUNDS (6), WARMUP (60 s through each pooler first, in turns of 10 s, at 10 clients and
 # at CLIENTS in turn), PGSVC_JAVA_OPTS (the new jar's JVM options), BASE_JAVA_OPTS (the base jar's; PGSVC_JAVA_OPTS
 # by default). BASE_JAR may be the working tree's jar, to compare JVM options alone.
@@ -31,6 +32,7 @@ cd "$REPO"
 PGSVC_JAVA_OPTS=${PGSVC_JAVA_OPTS:-$PGSVC_BENCH_JAVA_OPTS}
 BASE_JAVA_OPTS=${BASE_JAVA_OPTS:-$PGSVC_JAVA_OPTS}
 mode_script "$MODE"
+TARGETS=${TARGETS:-$([ "$MODE" = prepared ] && echo "base new" || echo "pgbouncer base new")}
 command -v pgbouncer > /dev/null || [ -x /usr/sbin/pgbouncer ] || die "pgbouncer is not installed"
 
 sandbox_init pooler
@@ -45,7 +47,7 @@ sed "s/^listen_port *=.*/listen_port = $BASE_PORT/" "$WORK/pgsvc/pooler.ini" > "
     >> "$WORK/base/pgsvc.log" 2>&1 < /dev/null &
 BASE_PID=$!
 HELPER_PIDS+=("$BASE_PID")
-await_pooler base "$WORK/base/pgsvc.log" || die "the base jar did not start; see $WORK/base/pgsvc.log"
+PORT=$BASE_PORT RUNNER=$BASE_PID await_pooler base "$WORK/base/pgsvc.log" || die "the base jar did not start; see $WORK/base/pgsvc.log"
 
 # ticks PID [loop]: "utime stime" of the process, or of its event-loop threads only.
 ticks() {
@@ -74,8 +76,9 @@ bench() { # TARGET CLIENTS SECONDS
 # stretch, the base jar met its first such idle spell in round 1, which then read 1 to 5 µs per transaction higher.
 log "warm-up: $WARMUP s through each target, 10 s at a time"
 for turn in $(seq $(((WARMUP + 9) / 10))); do
-    for target in pgbouncer base new; do
-        bench "$target" "$([ $((turn % 2)) -eq 1 ] && echo 10 || echo "$CLIENTS")" 10 > /dev/null
+    for target in $TARGETS; do
+        out=$(bench "$target" "$([ $((turn % 2)) -eq 1 ] && echo 10 || echo "$CLIENTS")" 10) \
+            || die "warm-up through $target failed: $(grep -m 1 -i error <<< "$out")"
     done
 done
 
@@ -83,7 +86,7 @@ CLK_TCK=$(getconf CLK_TCK)
 declare -A TX U S LU LS
 printf '%-6s %-10s %9s %10s %10s %10s %12s\n' round target tps "user µs" "sys µs" "total µs" "loop user µs"
 for round in $(seq "$ROUNDS") all; do
-    for target in pgbouncer base new; do
+    for target in $TARGETS; do
         if [ "$round" != all ]; then
             pid=$(pid_of "$target")
             read -r u0 s0 < <(ticks "$pid")
