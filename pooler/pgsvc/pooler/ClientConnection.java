@@ -49,6 +49,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
 
     private final Pooler pooler;
     private Route route;
+    /** The pool whose cl_waiting counts this client while its route has no member (ROUTING); null otherwise. */
+    private Pool routingIn;
     private final long id;
     private Channel channel;
     private EventLoop loop;
@@ -699,6 +701,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
      * query_wait_timeout, rather than fail; the same wait as for a busy pool, from the client's side.
      */
     private void awaitMember() {
+        countRouting(pool);
         if (state != State.ROUTING) {
             state = State.ROUTING;
             long timeout = pooler.config().getMicros("query_wait_timeout");
@@ -736,7 +739,23 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
             waitTimer.cancel(false);
             waitTimer = null;
         }
+        // Counted again at once if there is still no member.
+        countRouting(null);
         requestServer();
+    }
+
+    /** Moves this client's ROUTING count to {@code in} (null: counted nowhere), from the client's loop. */
+    private void countRouting(Pool in) {
+        Pool was = routingIn;
+        if (was != in) {
+            if (was != null) {
+                was.clientRouting(false);
+            }
+            if (in != null) {
+                in.clientRouting(true);
+            }
+            routingIn = in;
+        }
     }
 
     // ---- client -> server -----------------------------------------------------------------------------------------
@@ -1318,6 +1337,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Wai
      * had when it closed; only once ({@code was} is CLOSED the second time).
      */
     private void leavePool(State was) {
+        countRouting(null);
         if (pool != null && was != State.CLOSED) {
             pool.clientLeft(this, was == State.WAITING || was == State.WAIT_WELCOME);
         }

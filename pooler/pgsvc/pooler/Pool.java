@@ -42,6 +42,11 @@ final class Pool {
      * next transaction.
      */
     private final AtomicInteger clients;
+    /**
+     * Of those, the routed clients whose route has no member to serve it now (a failover under way): waiting as much as
+     * the queued ones, so SHOW POOLS counts them in cl_waiting, in the pool they were in last. Shared as clients is.
+     */
+    private final AtomicInteger routing;
     /** When the server takeIdle last returned went idle (executor-confined). */
     private long takenIdleSince;
     private boolean used;
@@ -67,6 +72,7 @@ final class Pool {
         this.key = key;
         this.settings = settings;
         this.clients = replaced != null ? replaced.clients : new AtomicInteger();
+        this.routing = replaced != null ? replaced.routing : new AtomicInteger();
         this.stats = pooler.stats().of(key.database(), key.user());
         this.waiters = new WaitQueue<>(pooler.loopCount());
         this.idle = new ArrayDeque[pooler.loopCount()];
@@ -276,6 +282,15 @@ final class Pool {
         clients.incrementAndGet();
     }
 
+    /** A client of this pool waits for its route to have a member ({@code true}), or no longer does. */
+    void clientRouting(boolean waits) {
+        if (waits) {
+            routing.incrementAndGet();
+        } else {
+            routing.decrementAndGet();
+        }
+    }
+
     /**
      * A client closed or moved to another pool. A waiting one leaves the queue in the same step as the count, so
      * that SHOW POOLS never sees it gone from one and not the other.
@@ -396,9 +411,10 @@ final class Pool {
             long waitedMicros = TimeUnit.NANOSECONDS.toMicros(waitedNanos);
             PoolSettings s = settings;
             // PgBouncer's cl_active: every logged-in client of the pool that is not waiting, idle ones included.
-            int clientsActive = Math.max(0, clients.get() - waiters.size());
+            int waiting = waiters.size() + Math.max(0, routing.get());
+            int clientsActive = Math.max(0, clients.get() - waiting);
             row.accept(new Object[] {key.database() + (key.endpoint() == null ? "" : "@" + key.endpoint()),
-                key.user(), clientsActive, waiters.size(), 0, 0, active, 0, 0, idleCount, 0, 0, connecting,
+                key.user(), clientsActive, waiting, 0, 0, active, 0, 0, idleCount, 0, 0, connecting,
                 waitedMicros / 1_000_000, waitedMicros % 1_000_000, s.mode().configName(),
                 s.hosts().size() > 1 ? (s.stickyHost() ? "disable" : "round-robin") : null});
         });
