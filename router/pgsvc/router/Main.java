@@ -89,14 +89,6 @@ public final class Main {
             Pgsvc pgsvc = Pgsvc.start(config);
             // The console's SHUTDOWN ends the process, as the signals do; the hook below then closes pgsvc.
             pgsvc.onExit(() -> System.exit(0));
-            // Written once listening, so that -d and service managers take a pidfile to mean "up".
-            if (pidfile != null) {
-                // Written whole under another name and renamed: a reader never sees an empty pidfile.
-                Path partial = pidfile.resolveSibling(pidfile.getFileName() + ".tmp");
-                Files.writeString(partial, ProcessHandle.current().pid() + "\n");
-                Files.move(partial, pidfile, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-            }
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 pgsvc.close();
                 if (pidfile != null) {
@@ -108,7 +100,18 @@ public final class Main {
                 }
             }, "pgsvc-shutdown"));
             SdNotify systemd = SdNotify.fromEnvironment(pgsvc.pooler().transport(), pgsvc.pooler().workers());
+            // Before the pidfile and the "process up" line: whoever sees either may send a signal at once, and a
+            // SIGHUP that comes before the handler ends the JVM (logrotate's, right after a start).
             Signals.install(pgsvc, systemd);
+            // Written once listening, so that -d and service managers take a pidfile to mean "up".
+            if (pidfile != null) {
+                // Written whole under another name and renamed: a reader never sees an empty pidfile.
+                Path partial = pidfile.resolveSibling(pidfile.getFileName() + ".tmp");
+                Files.writeString(partial, ProcessHandle.current().pid() + "\n");
+                Files.move(partial, pidfile, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            }
+            pgsvc.logProcessUp();
             // Listening, pidfile written, signals handled: a Type=notify unit is up from here.
             systemd.ready();
         } catch (Exception e) {

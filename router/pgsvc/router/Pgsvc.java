@@ -3,6 +3,7 @@ package pgsvc.router;
 import java.nio.file.Path;
 
 import io.netty.channel.EventLoopGroup;
+import io.netty.util.concurrent.EventExecutor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -89,7 +90,6 @@ public final class Pgsvc implements AutoCloseable {
                     throw e;
                 }
             }
-            log.info("process up: pgsvc {}, {} event loops, transport {}", Version.VERSION, threads, transport.name());
             Pgsvc pgsvc = new Pgsvc(workers, pooler, router, listeners, metrics);
             pooler.processControl(pgsvc.control());
             return pgsvc;
@@ -97,6 +97,20 @@ public final class Pgsvc implements AutoCloseable {
             workers.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS);
             throw e;
         }
+    }
+
+    /**
+     * PgBouncer's "process up" line, which operators and tests take to mean that pgsvc listens and handles signals:
+     * logged by whoever started it once that is so (Main, after installing the signal handlers; a SIGHUP before
+     * then would end the JVM).
+     */
+    public void logProcessUp() {
+        int loops = 0;
+        for (EventExecutor ignored : workers) {
+            loops++;
+        }
+        log.info("process up: pgsvc {}, {} event loops, transport {}", Version.VERSION, loops,
+                pooler.transport().name());
     }
 
     /**
