@@ -59,6 +59,24 @@ class SpliceTest {
     }
 
     @Test
+    void bytesWrittenInPlaceGoOutBeforeWhatFollowsThemInBothModes() {
+        for (int limit : new int[] {Splice.COPY_LIMIT, 0}) {
+            ByteBuf batch = buffer("0123456789");
+            Splice out = new Splice(sent::add, limit);
+            out.begin(batch);
+            out.replacing(1, 2, 2).writeBytes("ab".getBytes(StandardCharsets.US_ASCII));
+            out.replace(3, 3, buffer("-"));
+            out.replacing(4, 5, 1).writeByte('c');
+            out.finish(batch.writerIndex());
+            assertEquals("0ab2-3c56789", text(sent), "copy limit " + limit);
+            assertEquals(limit == 0 ? 7 : 1, sent.size(), "copy limit " + limit);
+            sent.forEach(ByteBuf::release);
+            sent.clear();
+            assertEquals(0, batch.refCnt());
+        }
+    }
+
+    @Test
     void whatComesAfterTheEndIsDroppedInBothModes() {
         for (int limit : new int[] {Splice.COPY_LIMIT, 0}) {
             ByteBuf batch = buffer("0123456789");
