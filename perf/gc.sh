@@ -18,7 +18,7 @@ CLIENTS=${CLIENTS:-100}
 DURATION=${DURATION:-20}
 MODE=${MODE:-simple}
 SCALE=${SCALE:-10}
-OPTION_SETS=${OPTION_SETS:-"-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m -XX:+UnlockExperimentalVMOptions -XX:-ShenandoahPacing -XX:ShenandoahControlIntervalMax=100 -XX:-UsePerfData|-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m|-XX:+UseZGC -Xms64m -Xmx512m -XX:SoftMaxHeapSize=128m|-XX:+UseZGC -Xmx512m|-XX:+UseG1GC -Xms64m -Xmx512m|-XX:+UseParallelGC -Xmx512m|-XX:+UseSerialGC -Xmx512m"}
+OPTION_SETS=${OPTION_SETS:-"-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m -XX:TrimNativeHeapInterval=5000 -XX:+UnlockExperimentalVMOptions -XX:-ShenandoahPacing -XX:ShenandoahControlIntervalMax=100 -XX:-UsePerfData|-XX:+UseShenandoahGC -XX:ShenandoahGCHeuristics=compact -Xms32m -Xmx512m|-XX:+UseZGC -Xms64m -Xmx512m -XX:SoftMaxHeapSize=128m|-XX:+UseZGC -Xmx512m|-XX:+UseG1GC -Xms64m -Xmx512m|-XX:+UseParallelGC -Xmx512m|-XX:+UseSerialGC -Xmx512m"}
 POOL_AUTH_TYPE=md5
 POOL_SIZE=20
 MAX_CLIENT_CONN=11000
