@@ -94,14 +94,7 @@ final class Splice {
         ByteBuf c = copy;
         copy = null;
         try {
-            if (c == null) {
-                sendOpen();
-                if (end > run) {
-                    sink.accept(b.retainedSlice(run, end - run));
-                }
-            } else if (end > run) {
-                c.writeBytes(b, run, end - run);
-            }
+            pass(b, c, end);
         } finally {
             b.release();
         }
@@ -121,15 +114,20 @@ final class Splice {
             }
         }
         ByteBuf c = copy;
+        pass(b, c, from);
+        return c;
+    }
+
+    /** The unchanged bytes of batch {@code b} up to {@code to} go on: into copy {@code c}, or as a slice if null. */
+    private void pass(ByteBuf b, ByteBuf c, int to) {
         if (c == null) {
             sendOpen();
-            if (from > run) {
-                sink.accept(b.retainedSlice(run, from - run));
+            if (to > run) {
+                sink.accept(b.retainedSlice(run, to - run));
             }
-        } else if (from > run) {
-            c.writeBytes(b, run, from - run);
+        } else if (to > run) {
+            c.writeBytes(b, run, to - run);
         }
-        return c;
     }
 
     private void sendOpen() {
