@@ -11,6 +11,8 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * A changed batch goes out as one copied buffer up to the copy limit and as slices beyond it, with the same bytes
@@ -58,37 +60,32 @@ class SpliceTest {
         assertEquals(4, batch.refCnt());
     }
 
-    @Test
-    void bytesWrittenInPlaceGoOutBeforeWhatFollowsThemInBothModes() {
-        for (int limit : new int[] {Splice.COPY_LIMIT, 0}) {
-            ByteBuf batch = buffer("0123456789");
-            Splice out = new Splice(sent::add, limit);
-            out.begin(batch);
-            out.replacing(1, 2, 2).writeBytes("ab".getBytes(StandardCharsets.US_ASCII));
-            out.replace(3, 3, buffer("-"));
-            out.replacing(4, 5, 1).writeByte('c');
-            out.finish(batch.writerIndex());
-            assertEquals("0ab2-3c56789", text(sent), "copy limit " + limit);
-            assertEquals(limit == 0 ? 7 : 1, sent.size(), "copy limit " + limit);
-            sent.forEach(ByteBuf::release);
-            sent.clear();
-            assertEquals(0, batch.refCnt());
-        }
+    /** Copied (the default limit) or sliced (limit 0). */
+    @ParameterizedTest(name = "copy limit {0}")
+    @ValueSource(ints = {Splice.COPY_LIMIT, 0})
+    void bytesWrittenInPlaceGoOutBeforeWhatFollowsThem(int limit) {
+        ByteBuf batch = buffer("0123456789");
+        Splice out = new Splice(sent::add, limit);
+        out.begin(batch);
+        out.replacing(1, 2, 2).writeBytes("ab".getBytes(StandardCharsets.US_ASCII));
+        out.replace(3, 3, buffer("-"));
+        out.replacing(4, 5, 1).writeByte('c');
+        out.finish(batch.writerIndex());
+        assertEquals("0ab2-3c56789", text(sent));
+        assertEquals(limit == 0 ? 7 : 1, sent.size());
+        assertReleasedWithWhatWasSent(batch);
     }
 
-    @Test
-    void whatComesAfterTheEndIsDroppedInBothModes() {
-        for (int limit : new int[] {Splice.COPY_LIMIT, 0}) {
-            ByteBuf batch = buffer("0123456789");
-            Splice out = new Splice(sent::add, limit);
-            out.begin(batch);
-            out.replace(2, 4, null);
-            out.finish(6);
-            assertEquals("0145", text(sent), "copy limit " + limit);
-            sent.forEach(ByteBuf::release);
-            sent.clear();
-            assertEquals(0, batch.refCnt());
-        }
+    @ParameterizedTest(name = "copy limit {0}")
+    @ValueSource(ints = {Splice.COPY_LIMIT, 0})
+    void whatComesAfterTheEndIsDropped(int limit) {
+        ByteBuf batch = buffer("0123456789");
+        Splice out = new Splice(sent::add, limit);
+        out.begin(batch);
+        out.replace(2, 4, null);
+        out.finish(6);
+        assertEquals("0145", text(sent));
+        assertReleasedWithWhatWasSent(batch);
     }
 
     @Test
@@ -101,6 +98,13 @@ class SpliceTest {
         out.replacing(3, 4, 1000).writeBytes(big.getBytes(StandardCharsets.US_ASCII));
         out.finish(batch.writerIndex());
         assertEquals("0" + big + "2" + big + "456789", text(sent));
+    }
+
+    /** Once what was sent is released, nothing holds the batch any more. */
+    private void assertReleasedWithWhatWasSent(ByteBuf batch) {
+        sent.forEach(ByteBuf::release);
+        sent.clear();
+        assertEquals(0, batch.refCnt());
     }
 
     /** Replaces 2 with "ab", inserts "-" before 4, writes "XY" in place of nothing at 5. */
